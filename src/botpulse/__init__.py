@@ -1,0 +1,46 @@
+"""botpulse: performance monitoring, analysis and alerting for Python chat bots.
+
+Example::
+
+    import botpulse
+
+    botpulse.init(store="sqlite:///botpulse.db", service="mybot")
+
+    @botpulse.flow("leaderboard")
+    async def leaderboard(ctx):
+        with botpulse.measure("db.load_rows", kind="db"):
+            rows = await load_rows()
+        botpulse.checkpoint("rows_loaded")
+        ...
+
+Then ``botpulse report --since 1h`` prints latency percentiles per operation and the
+slowest flows as waterfalls.
+"""
+
+from __future__ import annotations
+
+from ._capture import checkpoint, current_flow, flow, measure
+from ._clock import Clock, ManualClock, SystemClock
+from ._config import init, shutdown, stats
+from ._pipeline import Stats
+from ._version import __version__
+from .errors import BotpulseError, ConfigurationError, StoreError, StoreUnavailable
+
+__all__ = [
+    "BotpulseError",
+    "Clock",
+    "ConfigurationError",
+    "ManualClock",
+    "Stats",
+    "StoreError",
+    "StoreUnavailable",
+    "SystemClock",
+    "__version__",
+    "checkpoint",
+    "current_flow",
+    "flow",
+    "init",
+    "measure",
+    "shutdown",
+    "stats",
+]

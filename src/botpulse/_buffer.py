@@ -1,0 +1,62 @@
+"""The bounded event buffer between the hot path and the pipeline: drop and count when full.
+
+Producers (any thread or task) call :meth:`EventBuffer.offer`; the pipeline thread calls
+:meth:`EventBuffer.drain`. No lock is shared with the I/O thread: ``deque.append`` and
+``deque.popleft`` are atomic, and drops are counted with ``itertools.count``, whose
+``next()`` is atomic too, so ``accepted + dropped == offered`` holds exactly under any
+contention. The bound may be overshot by at most one event per concurrently running
+producer thread, which keeps memory bounded without a lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import Any
+
+__all__ = ["EventBuffer", "counter_value"]
+
+
+def counter_value(counter: itertools.count[int]) -> int:
+    """The next value an ``itertools.count`` would return, read without advancing it."""
+    text = repr(counter)  # "count(17)"
+    return int(text[text.index("(") + 1 : text.rindex(")")])
+
+
+class EventBuffer:
+    """A fixed-capacity FIFO of event records.
+
+    ``offer`` is the only method on the hot path; it never blocks and never raises.
+    """
+
+    __slots__ = ("_drops", "_events", "append", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._events: deque[Any] = deque()
+        self.append = self._events.append
+        self._drops: itertools.count[int] = itertools.count()
+
+    def offer(self, record: object) -> None:
+        """Append ``record``, or count it as dropped when the buffer is full."""
+        if len(self._events) < self.capacity:
+            self.append(record)
+        else:
+            next(self._drops)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @property
+    def dropped(self) -> int:
+        """Events refused because the buffer was full, since it was created."""
+        return counter_value(self._drops)
+
+    def drain(self, limit: int | None = None) -> list[Any]:
+        """Remove and return up to ``limit`` events (all present when ``None``), oldest first."""
+        events = self._events
+        n = len(events)
+        if limit is not None:
+            n = min(n, limit)
+        popleft = events.popleft
+        return [popleft() for _ in range(n)]

@@ -1,0 +1,165 @@
+"""The records that flow from the pipeline to the stores and back out to analysis.
+
+Times are integers: wall-clock instants in epoch nanoseconds (``*_ns``) or epoch
+seconds for rollup bucket starts, durations in nanoseconds. Rollups at minute
+resolution come out of the pipeline; stores roll them up into hours and days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._sketch import Sketch
+
+__all__ = [
+    "DAY",
+    "HOUR",
+    "MINUTE",
+    "OVERFLOW_NAME",
+    "RESOLUTIONS",
+    "STATUSES",
+    "Batch",
+    "Checkpoint",
+    "Child",
+    "DropCount",
+    "Operation",
+    "Rollup",
+    "SeriesKey",
+    "TraceSample",
+]
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+#: Every rollup exists at these resolutions (seconds), finest first.
+RESOLUTIONS = (MINUTE, HOUR, DAY)
+STATUSES = ("ok", "error", "cancelled")
+#: Operations whose names exceed the name cardinality cap are counted under this name.
+OVERFLOW_NAME = "(other)"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    """What a rollup is about: one operation of one process, with one outcome."""
+
+    service: str
+    instance: str
+    name: str
+    kind: str
+    status: str
+
+
+@dataclass(slots=True)
+class Rollup:
+    """Aggregated durations of one series over one time bucket."""
+
+    key: SeriesKey
+    start: int  # bucket start, epoch seconds, a multiple of ``resolution``
+    resolution: int  # seconds: MINUTE, HOUR or DAY
+    count: int
+    sum_ns: int
+    min_ns: int
+    max_ns: int
+    sketch: Sketch
+
+    def merge(self, other: Rollup) -> None:
+        """Fold ``other`` (same series, any bucket) into this rollup."""
+        self.count += other.count
+        self.sum_ns += other.sum_ns
+        self.min_ns = min(self.min_ns, other.min_ns)
+        self.max_ns = max(self.max_ns, other.max_ns)
+        self.sketch.merge(other.sketch)
+
+    def copy(self) -> Rollup:
+        """An independent copy (the sketch is copied too)."""
+        return Rollup(
+            self.key, self.start, self.resolution, self.count, self.sum_ns,
+            self.min_ns, self.max_ns, self.sketch.copy(),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A named point in a flow, ``at_ns`` after the flow started."""
+
+    name: str
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """An operation that ran inside a flow; ``start_ns`` is an offset from the flow's start."""
+
+    name: str
+    kind: str
+    start_ns: int
+    duration_ns: int
+    status: str
+    error: str | None = None
+    depth: int = 1
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TraceSample:
+    """The full tree of one flow, kept because it was slow, failed, or randomly picked."""
+
+    service: str
+    instance: str
+    name: str
+    started_ns: int
+    duration_ns: int
+    status: str
+    error: str | None
+    reason: str  # "slowest", "error", "random", or several joined by ","
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    truncated: int = 0  # children/checkpoints beyond the per-flow cap
+
+
+@dataclass(frozen=True, slots=True)
+class DropCount:
+    """Events lost for ``reason`` during the minute starting at ``start`` (epoch seconds)."""
+
+    service: str
+    instance: str
+    start: int
+    reason: str
+    count: int
+
+
+@dataclass(slots=True)
+class Batch:
+    """One unit of writing: minute rollups, trace samples and drop counts."""
+
+    rollups: list[Rollup] = field(default_factory=list)
+    traces: list[TraceSample] = field(default_factory=list)
+    drops: list[DropCount] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.rollups or self.traces or self.drops)
+
+    @property
+    def event_count(self) -> int:
+        """How many operations the batch's rollups account for."""
+        return sum(r.count for r in self.rollups if r.resolution == MINUTE)
+
+
+@dataclass(slots=True)
+class Operation:
+    """One finished operation with an explicit wall-clock start, for imports and tests.
+
+    The pipeline builds these implicitly from ``measure()``/``flow()``; pass them to
+    :meth:`botpulse.store.Store.write_operations` to record history with past
+    timestamps (e.g. synthetic weeks for analysis tests).
+    """
+
+    name: str
+    started_ns: int
+    duration_ns: int
+    kind: str = "op"
+    status: str = "ok"
+    error: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)

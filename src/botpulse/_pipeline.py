@@ -1,0 +1,254 @@
+"""The background pipeline: drain the buffer → aggregate → write batches to the store.
+
+One daemon thread per process. It drains the buffer often (so a burst does not fill
+it) and writes to the store every ``flush_interval``. When the store fails, nothing
+already aggregated is lost: the aggregator keeps it in memory (bounded) and the
+thread retries with exponential backoff (1 s doubling, ±20% jitter, at most 60 s),
+logging one line when the outage starts and one when it ends.
+
+The thread never records its own work as bot events: it never calls ``measure()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ._aggregate import Aggregator
+from ._buffer import EventBuffer
+from ._clock import Clock
+from ._diagnostics import internal_error, logger
+from .errors import StoreError
+from .store.base import Store
+
+__all__ = ["Backoff", "Pipeline", "Stats"]
+
+_RETENTION_EVERY_S = 600.0
+_DRAIN_CHUNK = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counters of the running pipeline; ``recorded == written + pending + buffered + dropped``.
+
+    ``dropped`` maps a reason (``buffer_full``, ``store_unavailable``) to a count.
+    """
+
+    recorded: int
+    written: int
+    pending: int
+    buffered: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    store_failures: int = 0
+    last_error: str | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        """All dropped events, whatever the reason."""
+        return sum(self.dropped.values())
+
+
+class Backoff:
+    """Retry delays: 1 s doubling up to 60 s, each with ±20% jitter."""
+
+    def __init__(
+        self, initial: float = 1.0, cap: float = 60.0, jitter: float = 0.2, seed: int | None = None
+    ) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.jitter = jitter
+        self.failures = 0
+        self._rng = random.Random(seed)
+
+    def next_delay(self) -> float:
+        """Record one more failure and return how long to wait before the next try."""
+        base = min(self.cap, self.initial * 2**self.failures)
+        self.failures += 1
+        return base * (1 + self._rng.uniform(-self.jitter, self.jitter))
+
+    def reset(self) -> None:
+        """The operation succeeded: start again from ``initial``."""
+        self.failures = 0
+
+
+class Pipeline:
+    """Moves events from one :class:`EventBuffer` into one :class:`Store`."""
+
+    def __init__(
+        self,
+        buffer: EventBuffer,
+        aggregator: Aggregator,
+        store: Store,
+        clock: Clock,
+        *,
+        flush_interval: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.buffer = buffer
+        self.aggregator = aggregator
+        self.store = store
+        self.clock = clock
+        self.flush_interval = flush_interval
+        self.drain_interval = min(flush_interval, 0.05)
+        self.backoff = backoff or Backoff()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # serialises drain/flush between thread and shutdown
+        self._drained = 0
+        self._written = 0
+        self._buffer_drops_seen = 0
+        self._lost_in_pipeline = 0
+        self._next_flush = 0.0
+        self._retry_at = 0.0
+        self._next_retention = 0.0
+        self._failing = False
+        self.store_failures = 0
+        self.last_error: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._next_flush = time.monotonic() + self.flush_interval
+        self._thread = threading.Thread(target=self._run, name="botpulse-pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Flush what is pending and stop; return False if something could not be written.
+
+        Returns within about ``timeout`` seconds even if the store hangs.
+        """
+        self._stop.set()
+        thread = self._thread
+        deadline = time.monotonic() + max(0.0, timeout)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning(
+                    "botpulse: the store did not answer within %.1fs at shutdown; "
+                    "%d events were not written",
+                    timeout,
+                    self.aggregator.pending_events + len(self.buffer),
+                )
+                return False
+        return self.aggregator.pending_events == 0 and len(self.buffer) == 0
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # noqa: BLE001 - the thread must never die silently
+            internal_error("pipeline", exc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.drain_interval):
+            try:
+                self.drain()
+                now = time.monotonic()
+                if now >= self._next_flush and now >= self._retry_at:
+                    self.flush(final=False)
+                    self._next_flush = now + self.flush_interval
+                if now >= self._next_retention and not self._failing:
+                    self._apply_retention()
+                    self._next_retention = now + _RETENTION_EVERY_S
+            except Exception as exc:  # noqa: BLE001
+                internal_error("pipeline", exc)
+        # Final flush on shutdown: everything, traces of the open minute included.
+        try:
+            self.drain()
+            self.flush(final=True)
+        except Exception as exc:  # noqa: BLE001
+            internal_error("pipeline", exc)
+
+    # -- steps -------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Move buffered events into the aggregator; return how many."""
+        with self._lock:
+            total = 0
+            while True:
+                records = self.buffer.drain(_DRAIN_CHUNK)
+                if not records:
+                    break
+                offset = self.clock.time_ns() - self.clock.perf_counter_ns()
+                total += self.aggregator.add_records(records, offset)
+            self._drained += total
+            dropped = self.buffer.dropped
+            if dropped > self._buffer_drops_seen:
+                self.aggregator.note_drops(
+                    "buffer_full", dropped - self._buffer_drops_seen, self.clock.time_ns()
+                )
+                self._buffer_drops_seen = dropped
+            return total
+
+    def flush(self, *, final: bool = False) -> bool:
+        """Write what is pending to the store; return True on success (or nothing to do)."""
+        with self._lock:
+            aggregator = self.aggregator
+            before = aggregator.pending_events
+            batch = aggregator.batch(None if final else self.clock.time_ns())
+            if not batch:
+                aggregator.commit()
+                return True
+            try:
+                self.store.write(batch)
+            except StoreError as exc:
+                self._store_failed(exc)
+                return False
+            except Exception as exc:  # noqa: BLE001 - a store bug must not kill the thread
+                self._store_failed(exc)
+                internal_error("store.write", exc)
+                return False
+            aggregator.commit()
+            self._written += before
+            if self._failing:
+                logger.warning("botpulse: store %s is writable again", self.store.describe())
+            self._failing = False
+            self.backoff.reset()
+            self._retry_at = 0.0
+            return True
+
+    def _store_failed(self, exc: Exception) -> None:
+        self.store_failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        delay = self.backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        if not self._failing:
+            logger.warning(
+                "botpulse: cannot write to store %s (%s); keeping events in memory and "
+                "retrying with backoff",
+                self.store.describe(),
+                exc,
+            )
+        else:
+            logger.log(logging.DEBUG, "botpulse: store still failing: %s", exc)
+        self._failing = True
+
+    def _apply_retention(self) -> None:
+        try:
+            self.store.apply_retention(self.clock.time_ns() / 1e9)
+        except StoreError as exc:
+            logger.debug("botpulse: retention skipped: %s", exc)
+
+    # -- introspection -----------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """A snapshot of the counters."""
+        buffered = len(self.buffer)
+        with self._lock:
+            dropped = {"buffer_full": self.buffer.dropped}
+            lost = self.aggregator.lost_events
+            if lost:
+                dropped["store_unavailable"] = lost
+            pending = self.aggregator.pending_events
+            return Stats(
+                recorded=self._drained + buffered + dropped["buffer_full"],
+                written=self._written,
+                pending=pending,
+                buffered=buffered,
+                dropped={k: v for k, v in dropped.items() if v},
+                store_failures=self.store_failures,
+                last_error=self.last_error,
+            )

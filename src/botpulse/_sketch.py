@@ -1,0 +1,187 @@
+"""The quantile sketch: a mergeable log-bucket histogram with a 1% relative-error bound.
+
+This is the DDSketch algorithm (Masson, Rim & Lee, VLDB 2019) with its logarithmic
+mapping: a positive value ``v`` is counted in bucket ``ceil(log(v) / log(gamma))``
+with ``gamma = (1 + a) / (1 - a)`` and relative accuracy ``a = 0.01``. Any quantile
+read back is within 1% of the true value at that rank, whatever the distribution,
+and two sketches merge exactly by adding bucket counts, so minutes merge into hours,
+instances into a service, processes into one report.
+
+We keep our own implementation instead of depending on the ``ddsketch`` package so
+that the core needs nothing outside the standard library; the benchmark measures
+both side by side (docs/decisions.md). Values are nanoseconds; zero (a duration
+clamped because time went backwards) has its own counter.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import sys
+import zlib
+from array import array
+from collections.abc import Iterable
+
+__all__ = ["GAMMA", "MULTIPLIER", "RELATIVE_ACCURACY", "Sketch", "bucket_key"]
+
+RELATIVE_ACCURACY = 0.01
+GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+#: ``bucket_key(v) == ceil(log(v) * MULTIPLIER)``; inlined by the aggregator.
+MULTIPLIER = 1 / math.log(GAMMA)
+_LOG_GAMMA = math.log(GAMMA)
+
+# Encoded form: one flag byte, then (possibly raw-deflated) payload of
+# <zero_count:u64><n:u32>, n bucket keys as int32 (first absolute, then deltas),
+# n counts as int64, all little-endian.
+_FORMAT_V1 = 1
+_FLAG_DEFLATED = 0x80
+_HEADER = struct.Struct("<QI")
+_LITTLE = sys.byteorder == "little"
+
+
+def bucket_key(value: float) -> int:
+    """The bucket a positive value falls in."""
+    return math.ceil(math.log(value) * MULTIPLIER)
+
+
+def _bucket_value(key: int) -> float:
+    # The point of bucket (gamma^(k-1), gamma^k] with the same relative error to both ends.
+    return 2.0 * math.exp(key * _LOG_GAMMA) / (GAMMA + 1.0)
+
+
+class Sketch:
+    """Counts of values in logarithmic buckets; mergeable, serialisable.
+
+    Example::
+
+        s = Sketch()
+        for ns in durations: s.add(ns)
+        s.quantile(0.99)        # within 1% of the exact p99
+        s.merge(other_minute)   # exact merge
+    """
+
+    __slots__ = ("bins", "zero_count")
+
+    def __init__(self, bins: dict[int, int] | None = None, zero_count: int = 0) -> None:
+        self.bins: dict[int, int] = {} if bins is None else bins
+        self.zero_count = zero_count
+
+    @property
+    def count(self) -> int:
+        """How many values were added."""
+        return self.zero_count + sum(self.bins.values())
+
+    def add(self, value: float, count: int = 1) -> None:
+        """Count ``value`` (``count`` times); values <= 0 go to the zero bucket."""
+        if value > 0:
+            key = math.ceil(math.log(value) * MULTIPLIER)
+            bins = self.bins
+            bins[key] = bins.get(key, 0) + count
+        else:
+            self.zero_count += count
+
+    def extend(self, values: Iterable[float]) -> None:
+        """Add every value of ``values``."""
+        for value in values:
+            self.add(value)
+
+    def merge(self, other: Sketch) -> None:
+        """Add ``other``'s counts to this sketch (exact)."""
+        bins = self.bins
+        get = bins.get
+        for key, n in other.bins.items():
+            bins[key] = get(key, 0) + n
+        self.zero_count += other.zero_count
+
+    def copy(self) -> Sketch:
+        """An independent copy."""
+        return Sketch(dict(self.bins), self.zero_count)
+
+    def quantile(self, q: float) -> float | None:
+        """The value at quantile ``q`` (0..1), within 1% relative error; ``None`` if empty."""
+        return self.quantiles((q,))[0]
+
+    def quantiles(self, qs: Iterable[float]) -> list[float | None]:
+        """Several quantiles in one pass over the sorted buckets."""
+        qs = list(qs)
+        total = self.count
+        if total == 0:
+            return [None] * len(qs)
+        keys = sorted(self.bins)
+        bins = self.bins
+        out: list[float | None] = []
+        for q in qs:
+            q = min(max(q, 0.0), 1.0)
+            rank = q * (total - 1)
+            if rank < self.zero_count:
+                out.append(0.0)
+                continue
+            seen = self.zero_count
+            value = _bucket_value(keys[-1])
+            for key in keys:
+                seen += bins[key]
+                if seen > rank:
+                    value = _bucket_value(key)
+                    break
+            out.append(value)
+        return out
+
+    def to_bytes(self) -> bytes:
+        """A compact encoding: delta-coded keys and counts, deflated when that is smaller."""
+        keys = sorted(self.bins)
+        bins = self.bins
+        deltas = array("i", keys)
+        for i in range(len(keys) - 1, 0, -1):
+            deltas[i] -= deltas[i - 1]
+        counts = array("q", [bins[k] for k in keys])
+        if not _LITTLE:  # pragma: no cover - big-endian hosts
+            deltas.byteswap()
+            counts.byteswap()
+        payload = _HEADER.pack(self.zero_count, len(keys)) + deltas.tobytes() + counts.tobytes()
+        packed = zlib.compress(payload, 6, -15) if len(payload) > 32 else payload
+        if len(packed) < len(payload):
+            return bytes((_FORMAT_V1 | _FLAG_DEFLATED,)) + packed
+        return bytes((_FORMAT_V1,)) + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sketch:
+        """Decode :meth:`to_bytes` output; raises ``ValueError`` on damaged input."""
+        if not data:
+            raise ValueError("empty sketch encoding")
+        flag = data[0]
+        if flag & 0x7F != _FORMAT_V1:
+            raise ValueError(f"unknown sketch format {flag & 0x7F}")
+        payload = data[1:]
+        if flag & _FLAG_DEFLATED:
+            try:
+                payload = zlib.decompress(payload, -15)
+            except zlib.error as exc:
+                raise ValueError(f"damaged sketch encoding: {exc}") from exc
+        if len(payload) < _HEADER.size:
+            raise ValueError("truncated sketch encoding")
+        zero_count, n = _HEADER.unpack_from(payload)
+        if len(payload) != _HEADER.size + 12 * n:
+            raise ValueError("truncated sketch encoding")
+        deltas = array("i")
+        deltas.frombytes(payload[_HEADER.size : _HEADER.size + 4 * n])
+        counts = array("q")
+        counts.frombytes(payload[_HEADER.size + 4 * n :])
+        if not _LITTLE:  # pragma: no cover
+            deltas.byteswap()
+            counts.byteswap()
+        bins: dict[int, int] = {}
+        key = 0
+        for delta, count in zip(deltas, counts):
+            key += delta
+            bins[key] = count
+        return cls(bins, zero_count)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sketch):
+            return NotImplemented
+        return self.zero_count == other.zero_count and self.bins == other.bins
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Sketch(count={self.count}, buckets={len(self.bins)})"

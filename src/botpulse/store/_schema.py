@@ -1,0 +1,103 @@
+"""The SQLite schema and its migrations, applied in order inside ``BEGIN IMMEDIATE``.
+
+Each entry of ``MIGRATIONS`` moves the schema from version ``i`` to ``i + 1``; the
+version lives in ``schema_version``. Never edit a released migration: append one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import StoreError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: series, rollups at three resolutions, trace samples, drop counts.
+    """
+    CREATE TABLE series (
+        id       INTEGER PRIMARY KEY,
+        service  TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        status   TEXT NOT NULL,
+        UNIQUE (service, instance, name, kind, status)
+    );
+    CREATE TABLE rollups (
+        resolution INTEGER NOT NULL,          -- seconds: 60, 3600, 86400
+        start      INTEGER NOT NULL,          -- bucket start, epoch seconds
+        series_id  INTEGER NOT NULL,
+        count      INTEGER NOT NULL,
+        sum_ns     INTEGER NOT NULL,
+        min_ns     INTEGER NOT NULL,
+        max_ns     INTEGER NOT NULL,
+        sketch     BLOB NOT NULL,
+        PRIMARY KEY (resolution, start, series_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE traces (
+        id          INTEGER PRIMARY KEY,
+        series_id   INTEGER NOT NULL,
+        started_ns  INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        reason      TEXT NOT NULL,
+        body        BLOB NOT NULL            -- checkpoints, children, attrs (JSON, deflated)
+    );
+    CREATE INDEX traces_by_start ON traces (started_ns);
+    CREATE TABLE drops (
+        start    INTEGER NOT NULL,
+        service  TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        reason   TEXT NOT NULL,
+        count    INTEGER NOT NULL,
+        PRIMARY KEY (start, service, instance, reason)
+    ) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _current_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, *, create: bool = True) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; return the version found before.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    version = _current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema version {version}, newer than this botpulse "
+            f"understands ({SCHEMA_VERSION}); upgrade botpulse"
+        )
+    if version == SCHEMA_VERSION:
+        return version
+    if not create:
+        if version == 0:
+            raise StoreError("the file is not a botpulse store (no schema_version table)")
+        raise StoreError(
+            f"the store has schema version {version}; open it writable once to migrate"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _current_version(conn)  # another process may have migrated meanwhile
+        for script in MIGRATIONS[found:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version

@@ -1,0 +1,82 @@
+"""Store URLs: parse them at the boundary with a one-line error, and mask credentials."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+
+__all__ = ["SCHEMES", "StoreURL", "parse_store_url", "redact_url"]
+
+#: The schemes ``open_store`` understands today.
+SCHEMES = ("sqlite", "memory")
+_PLANNED = {"postgresql": "postgres", "postgres": "postgres"}
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (also inside longer text)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed store URL."""
+
+    scheme: str
+    path: str  # the database file for sqlite, "" for memory
+    raw: str
+
+    def __str__(self) -> str:
+        return redact_url(self.raw)
+
+
+def parse_store_url(url: str) -> StoreURL:
+    """Parse ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``memory://``.
+
+    Raises :class:`ConfigurationError` naming the bad value and what is valid.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(
+            f"store URL must be a non-empty string like 'sqlite:///botpulse.db', got {url!r}"
+        )
+    url = url.strip()
+    shown = redact_url(url)
+    if "://" not in url:
+        raise ConfigurationError(
+            f"store URL {shown!r} has no scheme; use e.g. 'sqlite:///botpulse.db' "
+            f"(valid schemes: {', '.join(SCHEMES)})"
+        )
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in _PLANNED:
+        raise ConfigurationError(
+            f"store URL {shown!r}: the PostgreSQL store is not available in this version; "
+            f"valid schemes now: {', '.join(SCHEMES)}"
+        )
+    if scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"unknown store scheme {scheme!r} in {shown!r}; valid schemes: {', '.join(SCHEMES)}"
+        )
+    if scheme == "memory":
+        return StoreURL("memory", "", url)
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigurationError(
+            f"store URL {shown!r} has a host part {parts.netloc!r}; SQLite URLs are "
+            "'sqlite:///relative/path.db' (three slashes) or 'sqlite:////absolute/path.db'"
+        )
+    path = url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else ""
+    if not path or path.endswith("/"):
+        raise ConfigurationError(
+            f"store URL {shown!r} names no database file; use e.g. 'sqlite:///botpulse.db'"
+        )
+    if path == ":memory:":
+        raise ConfigurationError(
+            f"store URL {shown!r}: an in-memory SQLite database is private to one "
+            "connection; use 'memory://' instead"
+        )
+    if "\x00" in path:
+        raise ConfigurationError(f"store URL {shown!r} contains a NUL character")
+    return StoreURL("sqlite", path, url)

@@ -1,0 +1,311 @@
+"""The store interface: how the pipeline writes and how every reader (CLI, dashboard) reads.
+
+A store keeps rollups at three resolutions. The pipeline writes minute rollups; the
+store folds each of them into its minute, hour and day rows in the same transaction,
+so coarser rows are always complete. Aging is deletion: minute rows expire first
+(2 days), hour rows next (35 days), day rows last (90 days), trace samples after 7
+days. A read over any window is planned onto the coarsest rows that cover it
+(:func:`plan_window`): whole days from day rows, whole hours from hour rows, the
+edges from minute rows, so a 30-day report reads about 30 rows per series.
+
+Writers and readers meet only here: the CLI never reaches into a running bot.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .._aggregate import Aggregator
+from .._model import DAY, HOUR, MINUTE, RESOLUTIONS, Batch, Operation, Rollup, SeriesKey
+from .._model import TraceSample as TraceSample
+
+__all__ = [
+    "Retention",
+    "SeriesFilter",
+    "Store",
+    "Summary",
+    "WindowPlan",
+    "expand_resolutions",
+    "plan_window",
+    "to_epoch_seconds",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long each kind of data is kept, in days."""
+
+    traces_days: float = 7
+    minute_rollups_days: float = 2
+    hour_rollups_days: float = 35
+    rollups_days: float = 90
+
+    def __post_init__(self) -> None:
+        for name in ("traces_days", "minute_rollups_days", "hour_rollups_days", "rollups_days"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"retention {name}={value!r} must be a positive number of days")
+
+    def horizon(self, resolution: int, now_s: float) -> float:
+        """The oldest bucket start (epoch seconds) still kept at ``resolution``."""
+        days = {
+            MINUTE: self.minute_rollups_days,
+            HOUR: self.hour_rollups_days,
+            DAY: self.rollups_days,
+        }[resolution]
+        return now_s - days * DAY
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFilter:
+    """Which series a read selects: a name glob, a kind, a service (``None`` = any)."""
+
+    name: str | None = None
+    kind: str | None = None
+    service: str | None = None
+
+    def matches(self, key: SeriesKey) -> bool:
+        """Whether ``key`` is selected."""
+        if self.kind is not None and key.kind != self.kind:
+            return False
+        if self.service is not None and key.service != self.service:
+            return False
+        return self.name is None or fnmatch.fnmatchcase(key.name, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """Segments ``(resolution, start, end)`` covering a window, and what they cover."""
+
+    segments: tuple[tuple[int, int, int], ...]
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Summary:
+    """Rollups merged over a window, per series without the instance."""
+
+    start: int  # covered window, epoch seconds
+    end: int
+    rollups: dict[tuple[str, str, str, str], Rollup] = field(default_factory=dict)
+    # keyed by (service, name, kind, status)
+
+
+def to_epoch_seconds(moment: datetime | float | int) -> float:
+    """Epoch seconds of an aware datetime (naive means UTC) or a number."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    return float(moment)
+
+
+def plan_window(
+    since_s: float, until_s: float, now_s: float, retention: Retention
+) -> WindowPlan:
+    """Cover ``[since, until)`` with the coarsest buckets that fit, finest at the edges.
+
+    Buckets that overlap the window edges are included whole (minute granularity at
+    best). Where minute rows have expired the edge widens to whole hours, and where
+    hour rows have expired to whole days; the plan's ``start``/``end`` say what is covered.
+    """
+    start = math.floor(since_s / MINUTE) * MINUTE
+    end = math.ceil(until_s / MINUTE) * MINUTE
+    if end <= start:
+        end = start + MINUTE
+    segments: list[tuple[int, int, int]] = []
+
+    def cover(lo: int, hi: int, resolutions: Sequence[int]) -> None:
+        # Cover [lo, hi) (aligned to resolutions[-1]) with resolutions[0] in the middle.
+        if hi <= lo:
+            return
+        res = resolutions[0]
+        if len(resolutions) == 1:
+            segments.append((res, lo, hi))
+            return
+        a = math.ceil(lo / res) * res
+        b = math.floor(hi / res) * res
+        if b > a:
+            segments.append((res, a, b))
+            cover(lo, a, resolutions[1:])
+            cover(b, hi, resolutions[1:])
+        else:
+            cover(lo, hi, resolutions[1:])
+
+    cover(start, end, (DAY, HOUR, MINUTE))
+
+    # Widen segments whose rows have expired to the next coarser resolution.
+    widened: list[tuple[int, int, int]] = []
+    for res, lo, hi in segments:
+        while res != DAY and lo < retention.horizon(res, now_s):
+            res = RESOLUTIONS[RESOLUTIONS.index(res) + 1]
+            lo = math.floor(lo / res) * res
+            hi = math.ceil(hi / res) * res
+        widened.append((res, lo, hi))
+    merged = _merge_overlaps(widened)
+    cov_start = min(lo for _r, lo, _h in merged)
+    cov_end = max(hi for _r, _l, hi in merged)
+    return WindowPlan(tuple(merged), cov_start, cov_end)
+
+
+def _merge_overlaps(segments: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    # A widened coarse segment may swallow finer ones next to it: keep coarse, trim fine.
+    coarse_first = sorted(segments, key=lambda s: -s[0])
+    kept: list[tuple[int, int, int]] = []
+    for res, lo, hi in coarse_first:
+        pieces = [(lo, hi)]
+        for _r, klo, khi in kept:
+            next_pieces = []
+            for plo, phi in pieces:
+                if phi <= klo or plo >= khi:
+                    next_pieces.append((plo, phi))
+                    continue
+                if plo < klo:
+                    next_pieces.append((plo, klo))
+                if phi > khi:
+                    next_pieces.append((khi, phi))
+            pieces = next_pieces
+        kept.extend((res, plo, phi) for plo, phi in pieces if phi > plo)
+    return sorted(kept, key=lambda s: (s[1], s[0]))
+
+
+def expand_resolutions(rollups: Iterable[Rollup]) -> dict[tuple[int, int, SeriesKey], Rollup]:
+    """Fold minute rollups into their minute, hour and day buckets (pre-merged, copied)."""
+    out: dict[tuple[int, int, SeriesKey], Rollup] = {}
+    for rollup in rollups:
+        for res in RESOLUTIONS:
+            if res < rollup.resolution:
+                continue
+            start = rollup.start - rollup.start % res
+            key = (res, start, rollup.key)
+            have = out.get(key)
+            if have is None:
+                copy = rollup.copy()
+                copy.start = start
+                copy.resolution = res
+                out[key] = copy
+            else:
+                have.merge(rollup)
+    return out
+
+
+class Store(ABC):
+    """Where rollups, trace samples and drop counts live; one implementation per backend.
+
+    Implementations: :class:`~botpulse.store.memory.MemoryStore` (tests, short-lived
+    runs) and :class:`~botpulse.store.sqlite.SQLiteStore` (the embedded default). Every
+    backend passes the same contract tests (``tests/store/test_contract.py``).
+
+    Example::
+
+        store = botpulse.store.open_store("sqlite:///botpulse.db")
+        summary = store.summarize(since, until, SeriesFilter(name="db.*"))
+    """
+
+    retention: Retention
+
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
+
+    # -- writing -----------------------------------------------------------------
+
+    @abstractmethod
+    def write(self, batch: Batch) -> None:
+        """Write a batch atomically: all of it or none; raise StoreError on failure."""
+
+    def write_operations(
+        self,
+        operations: Iterable[Operation],
+        *,
+        service: str = "imported",
+        instance: str = "import",
+    ) -> int:
+        """Record operations with explicit past timestamps; return how many were written."""
+        aggregator = Aggregator(service, instance)
+        count = aggregator.add_operations(operations)
+        self.write(aggregator.batch(None))
+        return count
+
+    @abstractmethod
+    def apply_retention(self, now_s: float | None = None) -> int:
+        """Delete what has aged out; return how many rows were deleted."""
+
+    # -- reading (the only way analysis, the CLI and the dashboard read data) ----
+
+    @abstractmethod
+    def read_rollups(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
+    ) -> Iterator[Rollup]:
+        """Rows at ``resolution`` whose bucket starts in ``[start_s, end_s)``."""
+
+    @abstractmethod
+    def read_traces(
+        self,
+        since_s: float,
+        until_s: float,
+        selector: SeriesFilter | None = None,
+        *,
+        limit: int = 10,
+        order: str = "slowest",
+    ) -> list[TraceSample]:
+        """Trace samples that started in the window, slowest first (or ``order="recent"``)."""
+
+    @abstractmethod
+    def read_drops(self, since_s: float, until_s: float) -> dict[str, int]:
+        """Events lost per reason in the window (minute granularity)."""
+
+    @abstractmethod
+    def series(self) -> list[SeriesKey]:
+        """Every series the store has ever seen."""
+
+    def summarize(
+        self,
+        since: datetime | float,
+        until: datetime | float,
+        selector: SeriesFilter | None = None,
+        *,
+        now: datetime | float | None = None,
+    ) -> Summary:
+        """Rollups merged over the window across instances and buckets, per series."""
+        selector = selector or SeriesFilter()
+        now_s = time.time() if now is None else to_epoch_seconds(now)
+        plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
+        summary = Summary(plan.start, plan.end)
+        merged = summary.rollups
+        for res, lo, hi in plan.segments:
+            for rollup in self.read_rollups(res, lo, hi, selector):
+                key = rollup.key
+                group = (key.service, key.name, key.kind, key.status)
+                have = merged.get(group)
+                if have is None:
+                    merged[group] = rollup.copy()
+                else:
+                    have.merge(rollup)
+        return summary
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def describe(self) -> str:
+        """A one-line description safe to log (credentials masked)."""
+        return type(self).__name__
+
+    def after_fork(self) -> None:  # noqa: B027 - optional hook
+        """Called in a forked child before use: reopen connections. Default: nothing."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and files."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

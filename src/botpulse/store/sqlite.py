@@ -1,0 +1,413 @@
+"""The embedded default store: one SQLite file in WAL mode, written in short batches.
+
+One writer connection (the pipeline's) writes each batch in a single short
+``BEGIN IMMEDIATE`` transaction; readers use their own connections, so the CLI and
+the dashboard can read while the bot writes. ``synchronous=NORMAL`` in WAL mode keeps
+the file consistent after a crash or ``kill -9`` and loses at most the last batch.
+Sketches are merged inside SQLite by a registered function, so many processes can
+write the same buckets and every count still adds up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._model import DAY, Batch, Checkpoint, Child, Rollup, SeriesKey, TraceSample
+from .._sketch import Sketch
+from ..errors import StoreError, StoreUnavailable
+from ._schema import migrate
+from .base import Retention, SeriesFilter, Store, expand_resolutions
+
+__all__ = ["SQLiteStore"]
+
+_UPSERT_ROLLUP = """
+INSERT INTO rollups (resolution, start, series_id, count, sum_ns, min_ns, max_ns, sketch)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (resolution, start, series_id) DO UPDATE SET
+    count  = count + excluded.count,
+    sum_ns = sum_ns + excluded.sum_ns,
+    min_ns = min(min_ns, excluded.min_ns),
+    max_ns = max(max_ns, excluded.max_ns),
+    sketch = bp_sketch_merge(sketch, excluded.sketch)
+"""
+_UPSERT_DROP = """
+INSERT INTO drops (start, service, instance, reason, count) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (start, service, instance, reason) DO UPDATE SET count = count + excluded.count
+"""
+_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o", "readonly", "read-only",
+              "full", "no such table")  # fmt: skip
+_WRITER_BUSY_MS = 250
+_READER_BUSY_MS = 5000
+
+
+def _merge_sketches(a: bytes, b: bytes) -> bytes:
+    sketch = Sketch.from_bytes(a)
+    sketch.merge(Sketch.from_bytes(b))
+    return sketch.to_bytes()
+
+
+def _encode_body(trace: TraceSample) -> bytes:
+    body = {
+        "error": trace.error,
+        "attrs": trace.attrs,
+        "truncated": trace.truncated,
+        "checkpoints": [[c.name, c.at_ns] for c in trace.checkpoints],
+        "children": [
+            [c.name, c.kind, c.start_ns, c.duration_ns, c.status, c.error, c.depth, c.attrs]
+            for c in trace.children
+        ],
+    }
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return b"z" + zlib.compress(raw, 6, -15) if len(raw) > 64 else b"j" + raw
+
+
+def _decode_body(data: bytes) -> dict[str, Any]:
+    raw = zlib.decompress(data[1:], -15) if data[:1] == b"z" else data[1:]
+    body: dict[str, Any] = json.loads(raw)
+    return body
+
+
+def _classify(exc: sqlite3.Error, action: str, where: str) -> StoreError:
+    message = f"SQLite store {where}: cannot {action}: {exc}"
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in _TRANSIENT
+    ):
+        return StoreUnavailable(message)
+    return StoreError(message)
+
+
+class SQLiteStore(Store):
+    """A botpulse store in one SQLite file.
+
+    Example::
+
+        store = SQLiteStore("botpulse.db")          # created, with its schema, if missing
+        reader = SQLiteStore("botpulse.db", create=False)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        retention: Retention | None = None,
+        connect: bool = True,
+    ) -> None:
+        super().__init__(retention)
+        self.path = Path(path)
+        self.create = create
+        self._writer: sqlite3.Connection | None = None
+        self._writer_identity: tuple[int, int] | None = None
+        self._writer_lock = threading.Lock()
+        self._local = threading.local()
+        self._series_ids: dict[SeriesKey, int] = {}
+        self._pid = os.getpid()
+        if not create and not self.path.exists():
+            raise StoreError(f"SQLite store {self.path}: no such file")
+        # Open (and migrate) now so a bad path fails at the boundary; with
+        # connect=False the first write opens it (and retries until it can).
+        if connect:
+            with self._writer_lock:
+                self._connect_writer() if create else self._reader()
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    # -- connections -------------------------------------------------------------
+
+    def _open(self, busy_ms: int, *, writable: bool) -> sqlite3.Connection:
+        where = str(self.path)
+        try:
+            if writable:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1e3
+                )
+            else:
+                uri = f"{self.path.absolute().as_uri()}?mode=rw"
+                conn = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, check_same_thread=False,
+                    timeout=busy_ms / 1e3,
+                )  # fmt: skip
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"SQLite store {where}: cannot open: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            if writable:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"SQLite store {where}: cannot switch to WAL (got {mode})")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA journal_size_limit = 67108864")
+                conn.create_function("bp_sketch_merge", 2, _merge_sketches, deterministic=True)
+            migrate(conn, create=writable)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _classify(exc, "prepare the database", where) from exc
+        except StoreError:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._open(_WRITER_BUSY_MS, writable=True)
+        stat = os.stat(self.path)
+        self._writer = conn
+        self._writer_identity = (stat.st_dev, stat.st_ino)
+        self._series_ids = {}
+        return conn
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        """The writer connection, reopened if the file was removed or replaced."""
+        conn = self._writer
+        if conn is not None:
+            try:
+                stat = os.stat(self.path)
+                alive = (stat.st_dev, stat.st_ino) == self._writer_identity
+            except OSError:
+                alive = False
+            if alive:
+                return conn
+            # Writing on would go to an unlinked file and vanish: start over.
+            self._writer = None
+            self._series_ids = {}
+            conn.close()
+            raise StoreUnavailable(f"SQLite store {self.path}: the database file disappeared")
+        return self._connect_writer()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = self._open(_READER_BUSY_MS, writable=False)
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def after_fork(self) -> None:
+        # Connections must not cross fork(): forget the parent's without closing them.
+        self._writer = None
+        self._writer_lock = threading.Lock()
+        self._local = threading.local()
+        self._series_ids = {}
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None and self._pid == os.getpid():
+                self._writer.close()
+            self._writer = None
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing -----------------------------------------------------------------
+
+    def _series_id(
+        self, conn: sqlite3.Connection, key: SeriesKey, new: dict[SeriesKey, int]
+    ) -> int:
+        sid = self._series_ids.get(key) or new.get(key)
+        if sid is not None:
+            return sid
+        values = (key.service, key.instance, key.name, key.kind, key.status)
+        conn.execute(
+            "INSERT OR IGNORE INTO series (service, instance, name, kind, status) "
+            "VALUES (?, ?, ?, ?, ?)",
+            values,
+        )
+        row = conn.execute(
+            "SELECT id FROM series WHERE service = ? AND instance = ? AND name = ? "
+            "AND kind = ? AND status = ?",
+            values,
+        ).fetchone()
+        new[key] = int(row[0])
+        return new[key]
+
+    def write(self, batch: Batch) -> None:
+        if not batch:
+            return
+        expanded = expand_resolutions(batch.rollups)
+        with self._writer_lock:
+            if self._pid != os.getpid():
+                self.after_fork()
+            conn = self._writer_conn()
+            new_ids: dict[SeriesKey, int] = {}
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = [
+                        (res, start, self._series_id(conn, r.key, new_ids), r.count, r.sum_ns,
+                         r.min_ns, r.max_ns, r.sketch.to_bytes())
+                        for (res, start, _key), r in expanded.items()
+                    ]  # fmt: skip
+                    conn.executemany(_UPSERT_ROLLUP, rows)
+                    conn.executemany(
+                        "INSERT INTO traces (series_id, started_ns, duration_ns, reason, body) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (self._series_id(conn, SeriesKey(t.service, t.instance, t.name,
+                                                             "flow", t.status), new_ids),
+                             t.started_ns, t.duration_ns, t.reason, _encode_body(t))
+                            for t in batch.traces
+                        ],
+                    )  # fmt: skip
+                    conn.executemany(
+                        _UPSERT_DROP,
+                        [(d.start, d.service, d.instance, d.reason, d.count) for d in batch.drops],
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _classify(exc, "write", str(self.path)) from exc
+            self._series_ids.update(new_ids)
+
+    def apply_retention(self, now_s: float | None = None) -> int:
+        now = time.time() if now_s is None else now_s
+        retention = self.retention
+        deleted = 0
+        with self._writer_lock:
+            conn = self._writer_conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for res in (60, 3600, 86400):
+                        cur = conn.execute(
+                            "DELETE FROM rollups WHERE resolution = ? AND start < ?",
+                            (res, int(retention.horizon(res, now))),
+                        )
+                        deleted += cur.rowcount
+                    cur = conn.execute(
+                        "DELETE FROM traces WHERE started_ns < ?",
+                        (int((now - retention.traces_days * DAY) * 1e9),),
+                    )
+                    deleted += cur.rowcount
+                    cur = conn.execute(
+                        "DELETE FROM drops WHERE start < ?",
+                        (int(now - retention.rollups_days * DAY),),
+                    )
+                    deleted += cur.rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                if deleted:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                raise _classify(exc, "apply retention", str(self.path)) from exc
+        return deleted
+
+    # -- reading -----------------------------------------------------------------
+
+    def _series_map(self, conn: sqlite3.Connection) -> dict[int, SeriesKey]:
+        rows = conn.execute("SELECT id, service, instance, name, kind, status FROM series")
+        return {int(r[0]): SeriesKey(r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+    def _read(self, action: str) -> sqlite3.Connection:
+        try:
+            return self._reader()
+        except sqlite3.Error as exc:  # pragma: no cover - _open maps these already
+            raise _classify(exc, action, str(self.path)) from exc
+
+    def read_rollups(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
+    ) -> Iterator[Rollup]:
+        conn = self._read("read rollups")
+        try:
+            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
+            if not series:
+                return
+            rows = conn.execute(
+                "SELECT start, series_id, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
+                "WHERE resolution = ? AND start >= ? AND start < ? ORDER BY start",
+                (resolution, int(start_s), int(end_s)),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read rollups", str(self.path)) from exc
+        for start, sid, count, sum_ns, min_ns, max_ns, blob in rows:
+            key = series.get(sid)
+            if key is None:
+                continue
+            try:
+                sketch = Sketch.from_bytes(blob)
+            except ValueError as exc:
+                raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
+            yield Rollup(key, start, resolution, count, sum_ns, min_ns, max_ns, sketch)
+
+    def read_traces(
+        self,
+        since_s: float,
+        until_s: float,
+        selector: SeriesFilter | None = None,
+        *,
+        limit: int = 10,
+        order: str = "slowest",
+    ) -> list[TraceSample]:
+        selector = selector or SeriesFilter()
+        conn = self._read("read traces")
+        order_by = "started_ns DESC" if order == "recent" else "duration_ns DESC, started_ns"
+        try:
+            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
+            if not series:
+                return []
+            ids = ",".join(str(sid) for sid in series)
+            rows = conn.execute(
+                "SELECT series_id, started_ns, duration_ns, reason, body FROM traces "
+                f"WHERE started_ns >= ? AND started_ns < ? AND series_id IN ({ids}) "  # noqa: S608
+                f"ORDER BY {order_by} LIMIT ?",
+                (int(since_s * 1e9), int(until_s * 1e9), int(limit)),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read traces", str(self.path)) from exc
+        traces = []
+        for sid, started_ns, duration_ns, reason, blob in rows:
+            key = series[sid]
+            body = _decode_body(blob)
+            traces.append(
+                TraceSample(
+                    service=key.service,
+                    instance=key.instance,
+                    name=key.name,
+                    started_ns=started_ns,
+                    duration_ns=duration_ns,
+                    status=key.status,
+                    error=body.get("error"),
+                    reason=reason,
+                    checkpoints=[Checkpoint(n, at) for n, at in body.get("checkpoints", [])],
+                    children=[Child(*c) for c in body.get("children", [])],
+                    attrs=body.get("attrs", {}),
+                    truncated=body.get("truncated", 0),
+                )
+            )
+        return traces
+
+    def read_drops(self, since_s: float, until_s: float) -> dict[str, int]:
+        conn = self._read("read drop counts")
+        try:
+            rows = conn.execute(
+                "SELECT reason, SUM(count) FROM drops WHERE start > ? AND start < ? "
+                "GROUP BY reason",
+                (int(since_s) - 60, until_s),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read drop counts", str(self.path)) from exc
+        return {reason: int(total) for reason, total in rows}
+
+    def series(self) -> list[SeriesKey]:
+        conn = self._read("read series")
+        try:
+            keys = list(self._series_map(conn).values())
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read series", str(self.path)) from exc
+        return sorted(keys, key=lambda k: (k.service, k.name, k.kind, k.status, k.instance))
