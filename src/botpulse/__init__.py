@@ -19,7 +19,9 @@ slowest flows as waterfalls.
 
 from __future__ import annotations
 
-from ._capture import checkpoint, current_flow, flow, measure
+from ._capture import Flow, Timer, checkpoint, current_flow
+from ._capture import Flow as flow
+from ._capture import Timer as measure
 from ._clock import Clock, ManualClock, SystemClock
 from ._config import init, shutdown, stats
 from ._pipeline import Stats
@@ -30,11 +32,13 @@ __all__ = [
     "BotpulseError",
     "Clock",
     "ConfigurationError",
+    "Flow",
     "ManualClock",
     "Stats",
     "StoreError",
     "StoreUnavailable",
     "SystemClock",
+    "Timer",
     "__version__",
     "checkpoint",
     "current_flow",

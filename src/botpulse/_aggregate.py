@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._capture import ATTRS, DEPTH, END, ERROR, FLOW, KIND, NAME, START, STATUS
+from ._capture import Flow, Timer, outcome
 from ._model import (
     MINUTE,
     OVERFLOW_NAME,
@@ -44,6 +44,30 @@ _NS_PER_MINUTE = 60_000_000_000
 _MAX_KINDS = 64
 _OTHER_KIND = "other"
 _MAX_PENDING_SLOTS = 20_000
+
+
+def _status_of(exc: Any) -> tuple[str, str | None]:
+    """(status, error) of a record's ``_exc``: an exception type, None, or a given pair."""
+    if type(exc) is tuple:
+        return exc[0], exc[1]
+    return outcome(exc)
+
+
+class _Imported(Timer):
+    """An :class:`Operation` dressed as a finished timer, so one loop aggregates both."""
+
+    __slots__ = ("operation",)
+
+    def __init__(self, op: Operation) -> None:
+        self.name = op.name
+        self.kind = op.kind
+        self.attrs = op.attrs
+        self._t0 = op.started_ns
+        self._t1 = op.started_ns + op.duration_ns
+        self._exc = (op.status, op.error)
+        self._flow = self if op.kind == "flow" else None
+        self._depth = 0
+        self.operation = op
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +155,8 @@ class Aggregator:
 
     # -- input -------------------------------------------------------------------
 
-    def add_records(self, records: Iterable[tuple[Any, ...]], offset_ns: int) -> int:
-        """Aggregate hot-path records; ``offset_ns`` maps their monotonic times to wall time.
+    def add_records(self, records: Iterable[Timer], offset_ns: int) -> int:
+        """Aggregate finished timers; ``offset_ns`` maps their monotonic times to wall time.
 
         Returns how many records were added.
         """
@@ -144,8 +168,12 @@ class Aggregator:
         mult = MULTIPLIER
         added = 0
         for rec in records:
-            name, kind, t0, t1, status = rec[NAME], rec[KIND], rec[START], rec[END], rec[STATUS]
-            duration = t1 - t0
+            name = rec.name
+            kind = rec.kind
+            t0 = rec._t0
+            exc = rec._exc
+            status = "ok" if exc is None else _status_of(exc)[0]
+            duration = rec._t1 - t0
             if duration < 0:  # time went backwards: clamp
                 duration = 0
             wall = t0 + offset_ns
@@ -174,8 +202,8 @@ class Aggregator:
                 bins[bucket] = bins.get(bucket, 0) + 1
             else:
                 acc[5] += 1
-            if rec[FLOW] is not None:
-                self._offer_trace(minute, clean, wall, duration, status, (rec, offset_ns))
+            if rec._flow is rec:
+                self._offer_trace(minute, clean, wall, duration, status, rec)
             added += 1
         while len(rollups) > self.max_pending_rollups or len(self._slots) > _MAX_PENDING_SLOTS:
             self._evict_oldest()
@@ -197,12 +225,7 @@ class Aggregator:
                 raise ValueError(f"operation {op.name!r}: started_ns and duration_ns must be int")
             if op.duration_ns < 0:
                 raise ValueError(f"operation {op.name!r} has negative duration {op.duration_ns}")
-        records = [
-            (op.name, op.kind, op.started_ns, op.started_ns + op.duration_ns, op.status,
-             op.error, op.attrs, op if op.kind == "flow" else None, 0)
-            for op in ops
-        ]  # fmt: skip
-        return self.add_records(records, 0)
+        return self.add_records([_Imported(op) for op in ops], 0)
 
     def note_drops(self, reason: str, count: int, wall_ns: int) -> None:
         """Count ``count`` events lost for ``reason`` in the minute containing ``wall_ns``."""
@@ -238,31 +261,34 @@ class Aggregator:
                     slot.randoms[j] = entry
 
     def _build_trace(self, name: str, entry: Any, reasons: list[str]) -> TraceSample:
-        wall, duration, status, (rec, offset_ns) = entry
-        source = rec[FLOW]
-        t0 = rec[START]
-        if isinstance(source, Operation):
+        wall, duration, status, rec = entry
+        t0 = rec._t0
+        if isinstance(rec, _Imported):
+            op = rec.operation
             checkpoints = [Checkpoint(clean_text(c.name, MAX_NAME_CHARS), c.at_ns)
-                           for c in source.checkpoints]  # fmt: skip
+                           for c in op.checkpoints]  # fmt: skip
             children = [
                 Child(self._clean_name(c.name), self._clean_kind(c.kind), c.start_ns,
                       max(0, c.duration_ns), c.status, c.error, c.depth, clean_attrs(c.attrs))
-                for c in source.children
+                for c in op.children
             ]  # fmt: skip
             truncated = 0
         else:
+            flow: Flow = rec
             checkpoints = [
                 Checkpoint(clean_text(cp_name, MAX_NAME_CHARS), at - t0)
-                for cp_name, at, _attrs in list(source.checkpoints)
+                for cp_name, at in list(flow.checkpoints)
             ]
-            children = [
-                Child(self._clean_name(c[NAME]), self._clean_kind(c[KIND]), c[START] - t0,
-                      max(0, c[END] - c[START]), c[STATUS], c[ERROR], c[DEPTH],
-                      clean_attrs(c[ATTRS]))
-                for c in list(source.children)
-            ]  # fmt: skip
-            truncated = source.truncated
-        error = rec[ERROR]
+            children = []
+            for c in list(flow.children):
+                c_status, c_error = _status_of(c._exc)
+                children.append(
+                    Child(self._clean_name(c.name), self._clean_kind(c.kind), c._t0 - t0,
+                          max(0, c._t1 - c._t0), c_status, c_error, c._depth,
+                          clean_attrs(c.attrs))
+                )  # fmt: skip
+            truncated = flow.truncated
+        error = _status_of(rec._exc)[1]
         return TraceSample(
             service=self.service,
             instance=self.instance,
@@ -274,7 +300,7 @@ class Aggregator:
             reason=",".join(reasons),
             checkpoints=checkpoints,
             children=children,
-            attrs=clean_attrs(rec[ATTRS]),
+            attrs=clean_attrs(rec.attrs),
             truncated=truncated,
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable, Sized
 from typing import Any
 
 __all__ = ["EventBuffer", "counter_value"]
@@ -36,6 +37,10 @@ class EventBuffer:
         self._events: deque[Any] = deque()
         self.append = self._events.append
         self._drops: itertools.count[int] = itertools.count()
+
+    def hot_path(self) -> tuple[Sized, Callable[[object], None], int, Callable[[], object]]:
+        """What the hot path inlines: the queue, its append, the capacity, the drop counter."""
+        return self._events, self._events.append, self.capacity, self._drops.__next__
 
     def offer(self, record: object) -> None:
         """Append ``record``, or count it as dropped when the buffer is full."""

@@ -229,7 +229,7 @@ def _start(
         sampling, flush_interval, clock, buffer, pipeline,
     )  # fmt: skip
     pipeline.start()
-    _capture.activate(clock.perf_counter_ns, buffer.offer)
+    _capture.activate(clock.perf_counter_ns, buffer)
     return running
 
 
