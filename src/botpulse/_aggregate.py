@@ -265,13 +265,22 @@ class Aggregator:
         t0 = rec._t0
         if isinstance(rec, _Imported):
             op = rec.operation
-            checkpoints = [Checkpoint(clean_text(c.name, MAX_NAME_CHARS), c.at_ns)
-                           for c in op.checkpoints]  # fmt: skip
+            checkpoints = [
+                Checkpoint(clean_text(c.name, MAX_NAME_CHARS), c.at_ns) for c in op.checkpoints
+            ]
             children = [
-                Child(self._clean_name(c.name), self._clean_kind(c.kind), c.start_ns,
-                      max(0, c.duration_ns), c.status, c.error, c.depth, clean_attrs(c.attrs))
+                Child(
+                    self._clean_name(c.name),
+                    self._clean_kind(c.kind),
+                    c.start_ns,
+                    max(0, c.duration_ns),
+                    c.status,
+                    c.error,
+                    c.depth,
+                    clean_attrs(c.attrs),
+                )
                 for c in op.children
-            ]  # fmt: skip
+            ]
             truncated = 0
         else:
             flow: Flow = rec
@@ -283,10 +292,17 @@ class Aggregator:
             for c in list(flow.children):
                 c_status, c_error = _status_of(c._exc)
                 children.append(
-                    Child(self._clean_name(c.name), self._clean_kind(c.kind), c._t0 - t0,
-                          max(0, c._t1 - c._t0), c_status, c_error, c._depth,
-                          clean_attrs(c.attrs))
-                )  # fmt: skip
+                    Child(
+                        self._clean_name(c.name),
+                        self._clean_kind(c.kind),
+                        c._t0 - t0,
+                        max(0, c._t1 - c._t0),
+                        c_status,
+                        c_error,
+                        c._depth,
+                        clean_attrs(c.attrs),
+                    )
+                )
             truncated = flow.truncated
         error = _status_of(rec._exc)[1]
         return TraceSample(
@@ -328,10 +344,18 @@ class Aggregator:
         """
         service, instance = self.service, self.instance
         rollups = [
-            Rollup(SeriesKey(service, instance, name, kind, status), minute * MINUTE, MINUTE,
-                   acc[0], acc[1], acc[2], acc[3], Sketch(acc[4], acc[5]))
+            Rollup(
+                SeriesKey(service, instance, name, kind, status),
+                minute * MINUTE,
+                MINUTE,
+                acc[0],
+                acc[1],
+                acc[2],
+                acc[3],
+                Sketch(acc[4], acc[5]),
+            )
             for (minute, name, kind, status), acc in self._rollups.items()
-        ]  # fmt: skip
+        ]
         open_minute = None if now_ns is None else now_ns // _NS_PER_MINUTE
         traces: list[TraceSample] = []
         for (minute, name), slot in self._slots.items():

@@ -100,7 +100,9 @@ def _check_number(
 
 def _check_label(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise ConfigurationError(f"{name}={value!r} must be a non-empty string of at most 200 chars")
+        raise ConfigurationError(
+            f"{name}={value!r} must be a non-empty string of at most 200 chars"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -185,7 +187,8 @@ def init(
     if retention is not None and not isinstance(retention, Retention):
         raise ConfigurationError(f"retention={retention!r} must be a botpulse.store.Retention")
     if clock is not None and not (
-        callable(getattr(clock, "perf_counter_ns", None)) and callable(getattr(clock, "time_ns", None))
+        callable(getattr(clock, "perf_counter_ns", None))
+        and callable(getattr(clock, "time_ns", None))
     ):
         raise ConfigurationError(f"clock={clock!r} must have perf_counter_ns() and time_ns()")
     if env_flag("BOTPULSE_DISABLED"):
@@ -200,9 +203,17 @@ def init(
             the_store.retention = retention
         clock = clock or SystemClock()
         running = _start(
-            the_store, not isinstance(store, Store), service, instance, instance_given,
-            size, names, sampling, flush, clock,
-        )  # fmt: skip
+            the_store,
+            not isinstance(store, Store),
+            service,
+            instance,
+            instance_given,
+            size,
+            names,
+            sampling,
+            flush,
+            clock,
+        )
         _running = running
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
@@ -225,9 +236,19 @@ def _start(
     aggregator = Aggregator(service, instance, max_names=max_names, sampling=sampling)
     pipeline = Pipeline(buffer, aggregator, store, clock, flush_interval=flush_interval)
     running = _Running(
-        store, owns_store, service, instance, instance_given, buffer_size, max_names,
-        sampling, flush_interval, clock, buffer, pipeline,
-    )  # fmt: skip
+        store,
+        owns_store,
+        service,
+        instance,
+        instance_given,
+        buffer_size,
+        max_names,
+        sampling,
+        flush_interval,
+        clock,
+        buffer,
+        pipeline,
+    )
     pipeline.start()
     _capture.activate(clock.perf_counter_ns, buffer)
     return running
@@ -287,10 +308,17 @@ def _after_fork_in_child() -> None:
         running.store.after_fork()
         instance = running.instance if running.instance_given else _default_instance()
         _running = _start(
-            running.store, running.owns_store, running.service, instance,
-            running.instance_given, running.buffer_size, running.max_names,
-            running.sampling, running.flush_interval, running.clock,
-        )  # fmt: skip
+            running.store,
+            running.owns_store,
+            running.service,
+            instance,
+            running.instance_given,
+            running.buffer_size,
+            running.max_names,
+            running.sampling,
+            running.flush_interval,
+            running.clock,
+        )
     except Exception as exc:  # noqa: BLE001 - a child must start even if we cannot
         _running = None
         _diagnostics.internal_error("fork", exc)

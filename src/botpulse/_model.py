@@ -72,9 +72,15 @@ class Rollup:
     def copy(self) -> Rollup:
         """An independent copy (the sketch is copied too)."""
         return Rollup(
-            self.key, self.start, self.resolution, self.count, self.sum_ns,
-            self.min_ns, self.max_ns, self.sketch.copy(),
-        )  # fmt: skip
+            self.key,
+            self.start,
+            self.resolution,
+            self.count,
+            self.sum_ns,
+            self.min_ns,
+            self.max_ns,
+            self.sketch.copy(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

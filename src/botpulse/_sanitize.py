@@ -27,7 +27,9 @@ MAX_ATTR_CHARS = 1024
 MAX_ATTR_KEY_CHARS = 64
 MAX_ATTRS = 32
 _ELLIPSIS = "…"
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|authorization|^auth$|credential|cookie", re.I)
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[_-]?key|authorization|^auth$|credential|cookie", re.I
+)
 _MASK = "***"
 _JSON_SAFE_INT = 2**53
 

@@ -13,7 +13,9 @@ __all__ = ["SCHEMES", "StoreURL", "parse_store_url", "redact_url"]
 #: The schemes ``open_store`` understands today.
 SCHEMES = ("sqlite", "memory")
 _PLANNED = {"postgresql": "postgres", "postgres": "postgres"}
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
+_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@"
+)
 
 
 def redact_url(url: str) -> str:

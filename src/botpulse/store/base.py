@@ -108,9 +108,7 @@ def to_epoch_seconds(moment: datetime | float | int) -> float:
     return float(moment)
 
 
-def plan_window(
-    since_s: float, until_s: float, now_s: float, retention: Retention
-) -> WindowPlan:
+def plan_window(since_s: float, until_s: float, now_s: float, retention: Retention) -> WindowPlan:
     """Cover ``[since, until)`` with the coarsest buckets that fit, finest at the edges.
 
     Buckets that overlap the window edges are included whole (minute granularity at

@@ -42,8 +42,16 @@ _UPSERT_DROP = """
 INSERT INTO drops (start, service, instance, reason, count) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (start, service, instance, reason) DO UPDATE SET count = count + excluded.count
 """
-_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o", "readonly", "read-only",
-              "full", "no such table")  # fmt: skip
+_TRANSIENT = (
+    "locked",
+    "busy",
+    "unable to open",
+    "disk i/o",
+    "readonly",
+    "read-only",
+    "full",
+    "no such table",
+)
 _WRITER_BUSY_MS = 250
 _READER_BUSY_MS = 5000
 
@@ -134,9 +142,12 @@ class SQLiteStore(Store):
             else:
                 uri = f"{self.path.absolute().as_uri()}?mode=rw"
                 conn = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, check_same_thread=False,
+                    uri,
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
                     timeout=busy_ms / 1e3,
-                )  # fmt: skip
+                )
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"SQLite store {where}: cannot open: {exc}") from exc
         try:
@@ -244,21 +255,37 @@ class SQLiteStore(Store):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     rows = [
-                        (res, start, self._series_id(conn, r.key, new_ids), r.count, r.sum_ns,
-                         r.min_ns, r.max_ns, r.sketch.to_bytes())
+                        (
+                            res,
+                            start,
+                            self._series_id(conn, r.key, new_ids),
+                            r.count,
+                            r.sum_ns,
+                            r.min_ns,
+                            r.max_ns,
+                            r.sketch.to_bytes(),
+                        )
                         for (res, start, _key), r in expanded.items()
-                    ]  # fmt: skip
+                    ]
                     conn.executemany(_UPSERT_ROLLUP, rows)
                     conn.executemany(
                         "INSERT INTO traces (series_id, started_ns, duration_ns, reason, body) "
                         "VALUES (?, ?, ?, ?, ?)",
                         [
-                            (self._series_id(conn, SeriesKey(t.service, t.instance, t.name,
-                                                             "flow", t.status), new_ids),
-                             t.started_ns, t.duration_ns, t.reason, _encode_body(t))
+                            (
+                                self._series_id(
+                                    conn,
+                                    SeriesKey(t.service, t.instance, t.name, "flow", t.status),
+                                    new_ids,
+                                ),
+                                t.started_ns,
+                                t.duration_ns,
+                                t.reason,
+                                _encode_body(t),
+                            )
                             for t in batch.traces
                         ],
-                    )  # fmt: skip
+                    )
                     conn.executemany(
                         _UPSERT_DROP,
                         [(d.start, d.service, d.instance, d.reason, d.count) for d in batch.drops],
