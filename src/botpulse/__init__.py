@@ -20,8 +20,8 @@ slowest flows as waterfalls.
 from __future__ import annotations
 
 from ._capture import Flow, Timer, checkpoint, current_flow
-from ._capture import Flow as flow
-from ._capture import Timer as measure
+from ._capture import Flow as flow  # noqa: N813 - the public verbs are the classes
+from ._capture import Timer as measure  # noqa: N813
 from ._clock import Clock, ManualClock, SystemClock
 from ._config import init, shutdown, stats
 from ._pipeline import Stats

@@ -65,7 +65,8 @@ class _Imported(Timer):
         self._t0 = op.started_ns
         self._t1 = op.started_ns + op.duration_ns
         self._exc = (op.status, op.error)
-        self._flow = self if op.kind == "flow" else None
+        # A record whose _flow is itself is a flow root (see Aggregator.add_records).
+        self._flow = self if op.kind == "flow" else None  # type: ignore[assignment]
         self._depth = 0
         self.operation = op
 
@@ -174,8 +175,7 @@ class Aggregator:
             exc = rec._exc
             status = "ok" if exc is None else _status_of(exc)[0]
             duration = rec._t1 - t0
-            if duration < 0:  # time went backwards: clamp
-                duration = 0
+            duration = max(duration, 0)  # time can go backwards: clamp
             wall = t0 + offset_ns
             minute = wall // _NS_PER_MINUTE
             try:
@@ -222,7 +222,7 @@ class Aggregator:
                     f"operation {op.name!r} has status {op.status!r}; valid: {', '.join(STATUSES)}"
                 )
             if not isinstance(op.started_ns, int) or not isinstance(op.duration_ns, int):
-                raise ValueError(f"operation {op.name!r}: started_ns and duration_ns must be int")
+                raise TypeError(f"operation {op.name!r}: started_ns and duration_ns must be int")
             if op.duration_ns < 0:
                 raise ValueError(f"operation {op.name!r} has negative duration {op.duration_ns}")
         return self.add_records([_Imported(op) for op in ops], 0)
@@ -381,11 +381,11 @@ class Aggregator:
 
     def _evict_oldest(self) -> None:
         """Keep memory bounded during a long store outage: drop the oldest minute, counted."""
-        oldest = min(key[0] for key in itertools.chain(self._rollups, self._slots))
+        oldest = min([k[0] for k in self._rollups] + [k[0] for k in self._slots])
         lost = 0
-        for key in [k for k in self._rollups if k[0] == oldest]:
-            lost += self._rollups.pop(key)[0]
+        for rollup_key in [k for k in self._rollups if k[0] == oldest]:
+            lost += self._rollups.pop(rollup_key)[0]
         self.lost_events += lost
-        for key in [k for k in self._slots if k[0] == oldest]:
-            del self._slots[key]
+        for slot_key in [k for k in self._slots if k[0] == oldest]:
+            del self._slots[slot_key]
         self.note_drops("store_unavailable", lost, oldest * _NS_PER_MINUTE)

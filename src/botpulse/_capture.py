@@ -24,7 +24,7 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Sized
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TypeVar, cast
 
 from ._buffer import EventBuffer
@@ -108,6 +108,13 @@ class Timer:
 
     __slots__ = ("_depth", "_exc", "_flow", "_t0", "_t1", "_token", "attrs", "kind", "name")
     _is_flow = False
+    # Slots filled while timing (the record the pipeline reads).
+    _t0: int
+    _t1: int
+    _exc: Any  # the exception type that ended it, None, or (status, error) for imports
+    _flow: Flow | None
+    _depth: int
+    _token: Token[Timer | None]
 
     def __init__(self, name: Any, kind: str = "op", **attrs: Any) -> None:
         self.name = name
@@ -320,21 +327,36 @@ def checkpoint(name: Any, **attrs: Any) -> None:
         current._flow.checkpoint(name, **attrs)
 
 
+def _install(enter_exit: tuple[tuple[type[Timer], str, Callable[..., Any]], ...]) -> None:
+    for cls, attr, method in enter_exit:
+        setattr(cls, attr, method)
+
+
+_LIVE = (
+    (Timer, "__enter__", Timer._live_enter),
+    (Timer, "__exit__", Timer._live_exit),
+    (Flow, "__enter__", Flow._live_enter),
+    (Flow, "__exit__", Flow._live_exit),
+)
+_NOOP = (
+    (Timer, "__enter__", Timer._noop_enter),
+    (Timer, "__exit__", Timer._noop_exit),
+    (Flow, "__enter__", Timer._noop_enter),
+    (Flow, "__exit__", Timer._noop_exit),
+)
+
+
 def activate(now: Callable[[], int], buffer: EventBuffer) -> None:
     """Make instrumentation live: read ``now`` for timestamps, append records to ``buffer``."""
     global _now, _events, _append, _capacity, _count_drop
     _now = now
     _events, _append, _capacity, _count_drop = buffer.hot_path()
-    for cls in (Timer, Flow):
-        cls.__enter__ = cls._live_enter  # type: ignore[method-assign]
-        cls.__exit__ = cls._live_exit  # type: ignore[method-assign]
+    _install(_LIVE)
 
 
 def deactivate() -> None:
     """Turn instrumentation back into cheap no-ops."""
     global _now, _events, _append, _capacity, _count_drop
-    for cls in (Timer, Flow):
-        cls.__enter__ = Timer._noop_enter  # type: ignore[method-assign]
-        cls.__exit__ = Timer._noop_exit  # type: ignore[method-assign]
+    _install(_NOOP)
     _events, _append, _capacity, _count_drop = (), _discard, 0, int
     _now = time.perf_counter_ns

@@ -67,7 +67,7 @@ class Backoff:
         """Record one more failure and return how long to wait before the next try."""
         base = min(self.cap, self.initial * 2**self.failures)
         self.failures += 1
-        return base * (1 + self._rng.uniform(-self.jitter, self.jitter))
+        return float(base * (1 + self._rng.uniform(-self.jitter, self.jitter)))
 
     def reset(self) -> None:
         """The operation succeeded: start again from ``initial``."""

@@ -58,8 +58,6 @@ def safe_repr(value: Any, limit: int = MAX_ATTR_CHARS) -> str:
             return f"<unrepresentable {type(value).__name__}>"
         except Exception:  # noqa: BLE001
             return "<unrepresentable>"
-    if not isinstance(text, str):  # a __repr__ returning a non-str  # pragma: no cover
-        return "<unrepresentable>"
     return text[:limit]
 
 

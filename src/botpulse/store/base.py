@@ -23,8 +23,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._aggregate import Aggregator
-from .._model import DAY, HOUR, MINUTE, RESOLUTIONS, Batch, Operation, Rollup, SeriesKey
-from .._model import TraceSample as TraceSample
+from .._model import (
+    DAY,
+    HOUR,
+    MINUTE,
+    RESOLUTIONS,
+    Batch,
+    Operation,
+    Rollup,
+    SeriesKey,
+    TraceSample,
+)
 
 __all__ = [
     "Retention",
@@ -142,7 +151,8 @@ def plan_window(since_s: float, until_s: float, now_s: float, retention: Retenti
 
     # Widen segments whose rows have expired to the next coarser resolution.
     widened: list[tuple[int, int, int]] = []
-    for res, lo, hi in segments:
+    for segment in segments:
+        res, lo, hi = segment
         while res != DAY and lo < retention.horizon(res, now_s):
             res = RESOLUTIONS[RESOLUTIONS.index(res) + 1]
             lo = math.floor(lo / res) * res

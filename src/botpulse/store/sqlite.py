@@ -74,7 +74,10 @@ def _encode_body(trace: TraceSample) -> bytes:
         ],
     }
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return b"z" + zlib.compress(raw, 6, -15) if len(raw) > 64 else b"j" + raw
+    if len(raw) <= 64:
+        return b"j" + raw
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return b"z" + compressor.compress(raw) + compressor.flush()
 
 
 def _decode_body(data: bytes) -> dict[str, Any]:
@@ -389,9 +392,9 @@ class SQLiteStore(Store):
             if not series:
                 return []
             ids = ",".join(str(sid) for sid in series)
-            rows = conn.execute(
-                "SELECT series_id, started_ns, duration_ns, reason, body FROM traces "
-                f"WHERE started_ns >= ? AND started_ns < ? AND series_id IN ({ids}) "  # noqa: S608
+            rows = conn.execute(  # ids are integers we read; order_by is one of two constants
+                "SELECT series_id, started_ns, duration_ns, reason, body FROM traces "  # noqa: S608
+                f"WHERE started_ns >= ? AND started_ns < ? AND series_id IN ({ids}) "
                 f"ORDER BY {order_by} LIMIT ?",
                 (int(since_s * 1e9), int(until_s * 1e9), int(limit)),
             ).fetchall()
