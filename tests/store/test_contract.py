@@ -1,0 +1,222 @@
+"""The contract every store backend passes: write, fold into hours/days, read, age out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from botpulse.store import (
+    Batch,
+    Checkpoint,
+    Child,
+    DropCount,
+    MemoryStore,
+    Operation,
+    Retention,
+    SeriesFilter,
+    SeriesKey,
+    Store,
+    TraceSample,
+    open_store,
+)
+from botpulse._model import DAY, HOUR, MINUTE
+
+# Midnight UTC, so day and hour boundaries are easy to reason about.
+DAY0 = 1_700_006_400  # 2023-11-15T00:00:00Z
+assert DAY0 % DAY == 0
+NS = 10**9
+MS = 10**6
+
+
+def op(name: str, at_s: float, ms: float, **kw) -> Operation:  # type: ignore[no-untyped-def]
+    return Operation(name=name, started_ns=int(at_s * NS), duration_ns=int(ms * MS), **kw)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        s: Store = MemoryStore()
+    else:
+        s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    yield s
+    s.close()
+
+
+def counts(store: Store, since: float, until: float, now: float, **filt) -> dict:  # type: ignore[no-untyped-def]
+    summary = store.summarize(since, until, SeriesFilter(**filt), now=now)
+    return {(k[1], k[2], k[3]): r.count for k, r in summary.rollups.items()}
+
+
+class TestWriteAndSummarize:
+    def test_counts_sums_min_max_are_exact(self, store: Store) -> None:
+        ops = [op("db.q", DAY0 + 10 + i, ms, kind="db") for i, ms in enumerate([5, 7, 3, 11])]
+        assert store.write_operations(ops, service="bot", instance="a") == 4
+        summary = store.summarize(DAY0, DAY0 + 3600, now=DAY0 + 3600)
+        rollup = summary.rollups[("bot", "db.q", "db", "ok")]
+        assert (rollup.count, rollup.sum_ns, rollup.min_ns, rollup.max_ns) == (
+            4, 26 * MS, 3 * MS, 11 * MS,
+        )  # fmt: skip
+        assert rollup.sketch.quantile(1.0) == pytest.approx(11 * MS, rel=0.01)
+
+    def test_instances_and_repeated_writes_merge(self, store: Store) -> None:
+        store.write_operations([op("cmd", DAY0 + 5, 10)], service="bot", instance="a")
+        store.write_operations([op("cmd", DAY0 + 6, 30)], service="bot", instance="b")
+        store.write_operations([op("cmd", DAY0 + 7, 20)], service="bot", instance="a")
+        summary = store.summarize(DAY0, DAY0 + 60, now=DAY0 + 60)
+        rollup = summary.rollups[("bot", "cmd", "op", "ok")]
+        assert rollup.count == 3
+        assert rollup.sketch.quantile(0.5) == pytest.approx(20 * MS, rel=0.01)
+        assert {k.instance for k in store.series()} == {"a", "b"}
+
+    def test_statuses_are_separate_series(self, store: Store) -> None:
+        store.write_operations(
+            [op("t", DAY0, 1), op("t", DAY0, 2, status="error", error="Boom"),
+             op("t", DAY0, 3, status="cancelled")]
+        )  # fmt: skip
+        assert counts(store, DAY0, DAY0 + 60, DAY0 + 60) == {
+            ("t", "op", "ok"): 1, ("t", "op", "error"): 1, ("t", "op", "cancelled"): 1,
+        }  # fmt: skip
+
+    def test_hour_and_day_rows_equal_their_minutes(self, store: Store) -> None:
+        ops = [op("x", DAY0 + m * 60 + 1, 1 + m % 7) for m in range(0, 180, 3)]
+        store.write_operations(ops)
+        minutes = list(store.read_rollups(MINUTE, DAY0, DAY0 + DAY, SeriesFilter()))
+        hours = list(store.read_rollups(HOUR, DAY0, DAY0 + DAY, SeriesFilter()))
+        days = list(store.read_rollups(DAY, DAY0, DAY0 + DAY, SeriesFilter()))
+        assert len(minutes) == 60
+        assert [h.start for h in hours] == [DAY0, DAY0 + 3600, DAY0 + 7200]
+        assert sum(h.count for h in hours) == days[0].count == 60
+        merged = minutes[0].sketch.copy()
+        for m in minutes[1:]:
+            merged.merge(m.sketch)
+        assert days[0].sketch == merged
+
+    def test_window_edges_select_overlapping_minutes(self, store: Store) -> None:
+        store.write_operations(
+            [op("x", DAY0 + 30, 1), op("x", DAY0 + 90, 1), op("x", DAY0 + 150, 1)]
+        )
+        assert counts(store, DAY0 + 60, DAY0 + 120, DAY0 + 200) == {("x", "op", "ok"): 1}
+        assert counts(store, DAY0 + 61, DAY0 + 121, DAY0 + 200) == {("x", "op", "ok"): 2}
+        assert counts(store, DAY0 + 200, DAY0 + 400, DAY0 + 400) == {}
+
+    def test_long_windows_read_coarse_rows_with_the_same_result(self, store: Store) -> None:
+        ops = [op("y", DAY0 + i * 1800 + 7, 1 + i % 5) for i in range(48 * 3)]  # 3 days
+        store.write_operations(ops)
+        now = DAY0 + 3 * DAY
+        summary = store.summarize(DAY0 - 3600, now, now=now)
+        (rollup,) = summary.rollups.values()
+        assert rollup.count == 144
+        assert (summary.start, summary.end) == (DAY0 - 3600, now)
+
+    def test_filters_by_name_glob_kind_and_service(self, store: Store) -> None:
+        store.write_operations([op("db.a", DAY0, 1, kind="db"), op("db.b", DAY0, 1, kind="db"),
+                                op("http.c", DAY0, 1, kind="http")], service="s1")  # fmt: skip
+        store.write_operations([op("db.a", DAY0, 1, kind="db")], service="s2")
+        window = (DAY0, DAY0 + 60, DAY0 + 60)
+        assert set(counts(store, *window, name="db.*")) == {
+            ("db.a", "db", "ok"),
+            ("db.b", "db", "ok"),
+        }
+        assert set(counts(store, *window, kind="http")) == {("http.c", "http", "ok")}
+        assert counts(store, *window, service="s2", name="db.a") == {("db.a", "db", "ok"): 1}
+        assert counts(store, *window, name="DB.*") == {}  # globs are case-sensitive
+
+    def test_unicode_names_round_trip(self, store: Store) -> None:
+        store.write_operations([op("/classement 🏆 Ünïcode", DAY0, 4)])
+        assert counts(store, DAY0, DAY0 + 60, DAY0 + 60) == {
+            ("/classement 🏆 Ünïcode", "op", "ok"): 1
+        }
+
+    def test_invalid_operations_are_refused_before_anything_is_written(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="status 'weird'"):
+            store.write_operations([op("ok", DAY0, 1), op("bad", DAY0, 1, status="weird")])
+        with pytest.raises(ValueError, match="negative duration"):
+            store.write_operations([Operation("neg", DAY0 * NS, -5)])
+        assert store.series() == []
+
+
+class TestRetention:
+    def test_expired_minutes_still_count_through_hours_and_days(self, store: Store) -> None:
+        store.write_operations([op("old", DAY0 + 10 * 60 + 5, 2), op("old", DAY0 + 20 * 60, 4)])
+        now = DAY0 + 10 * DAY
+        deleted = store.apply_retention(now)
+        assert deleted >= 2
+        assert list(store.read_rollups(MINUTE, DAY0, DAY0 + DAY, SeriesFilter())) == []
+        assert len(list(store.read_rollups(HOUR, DAY0, DAY0 + DAY, SeriesFilter()))) == 1
+        # A window inside that hour widens to the whole hour instead of reading nothing.
+        summary = store.summarize(DAY0 + 600, DAY0 + 700, now=now)
+        assert [r.count for r in summary.rollups.values()] == [2]
+        assert (summary.start, summary.end) == (DAY0, DAY0 + 3600)
+
+    def test_everything_ages_out_eventually(self, store: Store) -> None:
+        store.write_operations([op("f", DAY0, 2, kind="flow")])
+        store.write(Batch(drops=[DropCount("s", "i", DAY0, "buffer_full", 3)]))
+        store.apply_retention(DAY0 + 200 * DAY)
+        assert list(store.read_rollups(DAY, 0, DAY0 + DAY, SeriesFilter())) == []
+        assert store.read_traces(0, DAY0 + DAY) == []
+        assert store.read_drops(0, DAY0 + DAY) == {}
+
+    def test_custom_retention_is_validated(self) -> None:
+        with pytest.raises(ValueError, match="traces_days"):
+            Retention(traces_days=0)
+        with pytest.raises(ValueError, match="rollups_days"):
+            Retention(rollups_days=float("nan"))
+
+
+def _trace(name: str, at_s: float, ms: float, **kw) -> TraceSample:  # type: ignore[no-untyped-def]
+    return TraceSample(
+        service="bot", instance="i", name=name, started_ns=int(at_s * NS), duration_ns=int(ms * MS),
+        status=kw.pop("status", "ok"), error=kw.pop("error", None), reason=kw.pop("reason", "slowest"),
+        checkpoints=[Checkpoint("guard", 1 * MS), Checkpoint("loaded", int(ms * MS * 0.8))],
+        children=[Child("db.q", "db", 2 * MS, int(ms * MS * 0.7), "ok", None, 1, {"table": "t"}),
+                  Child("render", "op", int(ms * MS * 0.8), 3 * MS, "error", "KeyError", 1, {})],
+        attrs={"guild": 42}, truncated=kw.pop("truncated", 0),
+    )  # fmt: skip
+
+
+class TestTraces:
+    def test_round_trip_every_field(self, store: Store) -> None:
+        sample = _trace("cmd", DAY0 + 5, 120, status="error", error="Boom", reason="slowest,error",
+                        truncated=4)  # fmt: skip
+        store.write(Batch(traces=[sample]))
+        assert store.read_traces(DAY0, DAY0 + 60) == [sample]
+
+    def test_slowest_first_limit_window_and_glob(self, store: Store) -> None:
+        store.write(Batch(traces=[_trace("a", DAY0 + 1, 10), _trace("b", DAY0 + 2, 50),
+                                  _trace("a", DAY0 + 3, 30), _trace("a", DAY0 + 100, 99)]))  # fmt: skip
+        got = store.read_traces(DAY0, DAY0 + 60, limit=2)
+        assert [(t.name, t.duration_ns // MS) for t in got] == [("b", 50), ("a", 30)]
+        got = store.read_traces(DAY0, DAY0 + 60, SeriesFilter(name="a"), limit=10)
+        assert [t.duration_ns // MS for t in got] == [30, 10]
+        recent = store.read_traces(DAY0, DAY0 + 200, limit=1, order="recent")
+        assert recent[0].started_ns == (DAY0 + 100) * NS
+
+    def test_flows_written_through_operations_are_sampled(self, store: Store) -> None:
+        flow = op("cmd", DAY0 + 1, 40, kind="flow", checkpoints=[Checkpoint("half", 20 * MS)],
+                  children=[Child("db.q", "db", 0, 30 * MS, "ok")])  # fmt: skip
+        store.write_operations([flow, op("cmd", DAY0 + 2, 10, kind="flow")])
+        traces = store.read_traces(DAY0, DAY0 + 60, limit=5)
+        assert [t.duration_ns // MS for t in traces] == [40, 10]
+        assert traces[0].checkpoints == [Checkpoint("half", 20 * MS)]
+        assert [c.name for c in traces[0].children] == ["db.q"]
+
+
+class TestDrops:
+    def test_drop_counts_add_up_per_reason_in_the_window(self, store: Store) -> None:
+        store.write(Batch(drops=[DropCount("s", "i", DAY0, "buffer_full", 3),
+                                 DropCount("s", "i", DAY0, "buffer_full", 4),
+                                 DropCount("s", "j", DAY0 + 60, "store_unavailable", 5),
+                                 DropCount("s", "i", DAY0 + 600, "buffer_full", 100)]))  # fmt: skip
+        assert store.read_drops(DAY0, DAY0 + 120) == {"buffer_full": 7, "store_unavailable": 5}
+        assert store.read_drops(DAY0 + 30, DAY0 + 90) == {"buffer_full": 7, "store_unavailable": 5}
+
+
+def test_series_lists_every_key(store: Store) -> None:
+    store.write_operations([op("a", DAY0, 1), op("b", DAY0, 1, kind="db", status="error")],
+                           service="s", instance="i")  # fmt: skip
+    assert store.series() == [
+        SeriesKey("s", "i", "a", "op", "ok"),
+        SeriesKey("s", "i", "b", "db", "error"),
+    ]

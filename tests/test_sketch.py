@@ -1,0 +1,106 @@
+"""The quantile sketch: the 1% relative-error bound, exact merges, a stable encoding."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botpulse._sketch import RELATIVE_ACCURACY, Sketch
+
+
+def _exact(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[math.floor(q * (len(ordered) - 1))]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda r: r.lognormvariate(15, 1.2),  # ns: ~3 ms median, long tail
+        lambda r: r.gauss(2e6, 1e5) if r.random() < 0.7 else r.gauss(4e7, 5e6),  # bimodal
+        lambda r: r.paretovariate(1.1) * 1e5,  # heavy tail
+        lambda r: r.uniform(1, 1e12),
+    ],
+)
+def test_quantiles_within_relative_accuracy(draw) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(7)
+    values = [max(1.0, draw(rng)) for _ in range(50_000)]
+    sketch = Sketch()
+    sketch.extend(values)
+    for q in (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
+        exact = _exact(values, q)
+        estimate = sketch.quantile(q)
+        assert estimate is not None
+        assert abs(estimate - exact) <= RELATIVE_ACCURACY * exact * (1 + 1e-9), (q, exact, estimate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**13), min_size=1, max_size=300),
+    st.floats(min_value=0, max_value=1),
+)
+def test_bound_holds_for_any_input(values: list[int], q: float) -> None:
+    sketch = Sketch()
+    sketch.extend(values)
+    exact = _exact([float(v) for v in values], q)
+    estimate = sketch.quantile(q)
+    assert estimate is not None
+    assert abs(estimate - exact) <= RELATIVE_ACCURACY * exact * (1 + 1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**12), max_size=200),
+    st.lists(st.integers(min_value=0, max_value=10**12), max_size=200),
+)
+def test_merge_equals_sketch_of_the_union(a: list[int], b: list[int]) -> None:
+    sa, sb, union = Sketch(), Sketch(), Sketch()
+    sa.extend(a)
+    sb.extend(b)
+    union.extend(a + b)
+    sa.merge(sb)
+    assert sa == union
+    assert sa.count == len(a) + len(b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.integers(-40000, 40000), st.integers(1, 2**62), max_size=400),
+       st.integers(0, 2**40))  # fmt: skip
+def test_encoding_round_trips(bins: dict[int, int], zeros: int) -> None:
+    sketch = Sketch(dict(bins), zeros)
+    assert Sketch.from_bytes(sketch.to_bytes()) == sketch
+
+
+def test_encoding_is_compact() -> None:
+    rng = random.Random(1)
+    sketch = Sketch()
+    sketch.extend(rng.lognormvariate(15, 1) for _ in range(600))
+    # ~200 occupied buckets; deflated delta coding keeps it near 1.5 bytes a bucket.
+    assert len(sketch.to_bytes()) < 2.5 * len(sketch.bins)
+    tiny = Sketch()
+    tiny.add(5e6)
+    assert len(tiny.to_bytes()) <= 30
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x07abc", b"\x01\x00", b"\x81not-deflate", Sketch().to_bytes()[:-1] + b"\x00\x01"],
+)
+def test_damaged_encodings_raise_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError, match="sketch"):
+        Sketch.from_bytes(data)
+
+
+def test_empty_and_zero_values() -> None:
+    assert Sketch().quantile(0.5) is None
+    sketch = Sketch()
+    sketch.add(0)
+    sketch.add(-5)
+    sketch.add(100)
+    assert sketch.zero_count == 2
+    assert sketch.quantile(0.0) == 0.0
+    assert sketch.quantile(1.0) == pytest.approx(100, rel=RELATIVE_ACCURACY)
