@@ -1,0 +1,118 @@
+"""The pipeline: drains, writes, survives a failing store, backs off, counts drops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+import botpulse
+from botpulse._aggregate import Aggregator
+from botpulse._buffer import EventBuffer
+from botpulse._capture import activate, deactivate
+from botpulse._clock import SystemClock
+from botpulse._pipeline import Backoff, Pipeline
+from botpulse.errors import StoreUnavailable
+from botpulse.store import Batch, MemoryStore
+
+
+class FlakyStore(MemoryStore):
+    """A memory store whose writes fail while ``down`` is set (an outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = threading.Event()
+        self.attempts = 0
+
+    def write(self, batch: Batch) -> None:
+        self.attempts += 1
+        if self.down.is_set():
+            raise StoreUnavailable("store is down")
+        super().write(batch)
+
+
+def test_backoff_doubles_with_jitter_and_caps() -> None:
+    backoff = Backoff(seed=1)
+    delays = [backoff.next_delay() for _ in range(10)]
+    for i, delay in enumerate(delays):
+        base = min(60.0, 2.0**i)
+        assert 0.8 * base <= delay <= 1.2 * base
+    backoff.reset()
+    assert 0.8 <= backoff.next_delay() <= 1.2
+
+
+def _pipeline(store: MemoryStore, capacity: int = 1000) -> Pipeline:
+    buffer = EventBuffer(capacity)
+    activate(time.perf_counter_ns, buffer)
+    return Pipeline(buffer, Aggregator("s", "i"), store, SystemClock(), flush_interval=0.05,
+                    backoff=Backoff(initial=0.01, seed=1))  # fmt: skip
+
+
+def test_outage_keeps_events_and_writes_them_after_recovery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FlakyStore()
+    pipeline = _pipeline(store)
+    try:
+        store.down.set()
+        with caplog.at_level(logging.WARNING, logger="botpulse"):
+            for _ in range(3):
+                for _ in range(10):
+                    with botpulse.measure("x"):
+                        pass
+                pipeline.drain()
+                assert pipeline.flush() is False
+            assert store.series() == []
+            stats = pipeline.stats()
+            assert (stats.recorded, stats.written, stats.pending) == (30, 0, 30)
+            assert stats.store_failures == 3 and "store is down" in (stats.last_error or "")
+            store.down.clear()
+            assert pipeline.flush() is True
+    finally:
+        deactivate()
+    outage_lines = [r for r in caplog.records if "cannot write" in r.getMessage()]
+    recovery_lines = [r for r in caplog.records if "writable again" in r.getMessage()]
+    assert len(outage_lines) == 1 and len(recovery_lines) == 1
+    (rollup,) = store.summarize(0, time.time() + 60).rollups.values()
+    assert rollup.count == 30
+    assert pipeline.stats().written == 30
+
+
+def test_full_buffer_drops_are_counted_and_stored() -> None:
+    store = MemoryStore()
+    pipeline = _pipeline(store, capacity=100)
+    try:
+        for _ in range(250):
+            with botpulse.measure("x"):
+                pass
+        pipeline.drain()
+        pipeline.flush(final=True)
+    finally:
+        deactivate()
+    stats = pipeline.stats()
+    assert (stats.recorded, stats.written, stats.dropped) == (250, 100, {"buffer_full": 150})
+    assert store.read_drops(0, time.time() + 60) == {"buffer_full": 150}
+
+
+def test_background_thread_writes_every_flush_interval() -> None:
+    store = MemoryStore()
+    botpulse.init(store=store, flush_interval=0.05)
+    with botpulse.measure("bg"):
+        pass
+    deadline = time.monotonic() + 5
+    while not store.series() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [k.name for k in store.series()] == ["bg"]
+    assert botpulse.stats() is not None
+
+
+def test_pipeline_does_not_measure_itself() -> None:
+    store = MemoryStore()
+    botpulse.init(store=store, flush_interval=0.01)
+    with botpulse.measure("only_this"):
+        pass
+    time.sleep(0.2)
+    botpulse.shutdown()
+    assert [k.name for k in store.series()] == ["only_this"]
