@@ -50,7 +50,8 @@ def test_names_are_bounded_valid_text() -> None:
     agg = Aggregator("s", "i")
     agg.add_operations([Operation("x" * 10_000, T0, MS), Operation("bad\ud800", T0, MS)])
     names = sorted(r.key.name for r in agg.batch(None).rollups)
-    assert len(names[1]) == MAX_NAME_CHARS and names[1].endswith("…")
+    assert len(names[1]) == MAX_NAME_CHARS
+    assert names[1].endswith("…")
     assert names[0] == "bad?"
     for name in names:
         name.encode("utf-8")
@@ -74,7 +75,8 @@ def test_attrs_are_bounded_masked_and_json_safe() -> None:
     assert attrs["raw"] == "<bytes of 14 bytes>"
     assert attrs["obj"] == "<unrepresentable Hostile>"
     assert (attrs["ok"], attrs["none"]) == (1.5, None)
-    assert len(attrs) == 33 and attrs["attrs_truncated"] == 51 - 32
+    assert len(attrs) == 33
+    assert attrs["attrs_truncated"] == 51 - 32
 
 
 def test_sampling_keeps_slowest_errors_and_random_per_minute() -> None:

@@ -165,10 +165,8 @@ def test_flow_tree_with_checkpoints_nesting_and_gathered_tasks(
 
 
 def test_operations_outside_flows_have_no_parent_and_flows_nest(store: MemoryStore) -> None:
-    with botpulse.flow("outer"):
-        with botpulse.flow("inner"):
-            with botpulse.measure("step"):
-                pass
+    with botpulse.flow("outer"), botpulse.flow("inner"), botpulse.measure("step"):
+        pass
     with botpulse.measure("free"):
         pass
     assert botpulse.current_flow() is None

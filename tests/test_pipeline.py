@@ -67,14 +67,16 @@ def test_outage_keeps_events_and_writes_them_after_recovery(
             assert store.series() == []
             stats = pipeline.stats()
             assert (stats.recorded, stats.written, stats.pending) == (30, 0, 30)
-            assert stats.store_failures == 3 and "store is down" in (stats.last_error or "")
+            assert stats.store_failures == 3
+            assert "store is down" in (stats.last_error or "")
             store.down.clear()
             assert pipeline.flush() is True
     finally:
         deactivate()
     outage_lines = [r for r in caplog.records if "cannot write" in r.getMessage()]
     recovery_lines = [r for r in caplog.records if "writable again" in r.getMessage()]
-    assert len(outage_lines) == 1 and len(recovery_lines) == 1
+    assert len(outage_lines) == 1
+    assert len(recovery_lines) == 1
     (rollup,) = store.summarize(0, time.time() + 60).rollups.values()
     assert rollup.count == 30
     assert pipeline.stats().written == 30

@@ -50,7 +50,8 @@ def test_operations_have_exact_counts_and_accurate_percentiles(store: MemoryStor
     assert [op.kind for op in report.operations[:2]] == ["flow", "flow"]  # flows first
     lb = ops["/leaderboard"]
     values = sorted(store.durations["/leaderboard"] + [2000.0])  # type: ignore[attr-defined]
-    assert lb.count == 121 and lb.errors == 12
+    assert lb.count == 121
+    assert lb.errors == 12
     assert lb.error_rate == pytest.approx(12 / 121)
     assert lb.max_ms == pytest.approx(2000)
     assert lb.mean_ms == pytest.approx(sum(values) / len(values), rel=1e-6)
@@ -60,7 +61,8 @@ def test_operations_have_exact_counts_and_accurate_percentiles(store: MemoryStor
     assert lb.throughput_per_min == pytest.approx(121 / 60)
     assert ops["/ping"].errors == 0
     assert report.operations[0].name == "/leaderboard"  # highest p95 among flows
-    assert report.dropped_events == 9 and report.dropped_by_reason == {"buffer_full": 9}
+    assert report.dropped_events == 9
+    assert report.dropped_by_reason == {"buffer_full": 9}
 
 
 def test_slowest_flow_waterfall(store: MemoryStore) -> None:
@@ -92,4 +94,6 @@ def test_filters_and_json_document(store: MemoryStore) -> None:
 
 def test_empty_window(store: MemoryStore) -> None:
     report = build_report(store, NOW + timedelta(days=1), NOW + timedelta(days=2), now=NOW)
-    assert report.operations == [] and report.slowest_flows == [] and report.dropped_events == 0
+    assert report.operations == []
+    assert report.slowest_flows == []
+    assert report.dropped_events == 0

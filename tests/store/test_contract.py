@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from botpulse._model import DAY, HOUR, MINUTE
 from botpulse.store import (
     Batch,
     Checkpoint,
@@ -21,7 +22,6 @@ from botpulse.store import (
     TraceSample,
     open_store,
 )
-from botpulse._model import DAY, HOUR, MINUTE
 
 # Midnight UTC, so day and hour boundaries are easy to reason about.
 DAY0 = 1_700_006_400  # 2023-11-15T00:00:00Z

@@ -45,7 +45,7 @@ def test_readers_refuse_missing_and_foreign_files(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="junk.db"):
+    with pytest.raises(StoreError, match=r"junk\.db"):
         open_store(f"sqlite:///{junk}", create=False)
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)")
