@@ -1,0 +1,231 @@
+"""What every renderer shows the same way: numbers, windows, the empty message, waterfall steps.
+
+The table, markdown and HTML renderers differ only in markup; the words, the number
+formatting and the waterfall geometry come from here, so the three formats agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..analysis.report import FlowTrace, Report
+from ..store import redact_url
+
+__all__ = [
+    "Step",
+    "bar_geometry",
+    "drops_are_severe",
+    "drops_text",
+    "empty_message",
+    "error_percent",
+    "filters_text",
+    "format_count",
+    "format_ms",
+    "format_per_minute",
+    "format_time",
+    "is_empty",
+    "store_text",
+    "text_bar",
+    "waterfall",
+    "window_text",
+]
+
+_SUGGESTED_WINDOWS = (("1h", 3600), ("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+_FULL = "█"
+
+
+def format_ms(value: float) -> str:
+    """Milliseconds with as many decimals as are meaningful: ``0.42``, ``42.1``, ``1,234``."""
+    if not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    if abs(value) < 0.01:
+        return "<0.01"
+    if abs(value) < 10:
+        return f"{value:.2f}"
+    if abs(value) < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def format_count(value: int) -> str:
+    """An integer with thousands separators: ``12,345``."""
+    return f"{value:,}"
+
+
+def format_per_minute(value: float) -> str:
+    """A rate per minute: two decimals below 10, one below 100, none above."""
+    if value < 10:
+        return f"{value:.2f}"
+    if value < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def error_percent(rate: float) -> str:
+    """An error rate (0..1) as a percentage; tiny non-zero rates show as ``<0.1%``."""
+    if rate <= 0:
+        return "0%"
+    percent = rate * 100
+    if percent < 0.1:
+        return "<0.1%"
+    return f"{percent:.1f}%"
+
+
+def format_time(moment: datetime) -> str:
+    """A UTC time to the second, without the zone: ``2026-11-23 10:00:00``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _span(seconds: float) -> str:
+    """A duration in words a person reads at a glance: ``45s``, ``15m``, ``1h 30m``, ``7d``."""
+    seconds = max(0, round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else ""]
+    parts += [f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    shown = [p for p in parts if p][:2]
+    return " ".join(shown) or "0s"
+
+
+def window_text(report: Report) -> str:
+    """The report window: ``2026-11-23 10:00:00 → 2026-11-23 11:00:00 UTC (1h)``."""
+    length = (report.until - report.since).total_seconds()
+    return f"{format_time(report.since)} → {format_time(report.until)} UTC ({_span(length)})"
+
+
+def store_text(report: Report) -> str:
+    """The store the report was read from, with any password masked."""
+    return redact_url(report.store)
+
+
+def filters_text(report: Report) -> str:
+    """The active filters (``name 'db.*', kind 'db'``), or ``""`` when there are none."""
+    parts = []
+    if report.name_filter is not None:
+        parts.append(f"name {report.name_filter!r}")
+    if report.kind_filter is not None:
+        parts.append(f"kind {report.kind_filter!r}")
+    return ", ".join(parts)
+
+
+def drops_text(report: Report) -> str:
+    """``1,234 events dropped (buffer_full: 1,200, store_unavailable: 34)``, or ``""``."""
+    if report.dropped_events <= 0:
+        return ""
+    reasons = ", ".join(
+        f"{reason}: {format_count(count)}"
+        for reason, count in sorted(report.dropped_by_reason.items())
+    )
+    noun = "event" if report.dropped_events == 1 else "events"
+    detail = f" ({reasons})" if reasons else ""
+    return (
+        f"{format_count(report.dropped_events)} {noun} dropped{detail}; "
+        "the numbers below undercount"
+    )
+
+
+def drops_are_severe(report: Report) -> bool:
+    """Whether drops are big enough (≥1% of what was counted) to be shown in red."""
+    counted = sum(op.count for op in report.operations)
+    return report.dropped_events > 0 and report.dropped_events * 100 >= counted
+
+
+def is_empty(report: Report) -> bool:
+    """Whether the window holds no operations and no flows at all."""
+    return not report.operations and not report.slowest_flows
+
+
+def empty_message(report: Report) -> str:
+    """One friendly line: nothing here, where we looked, and which ``--since`` to try."""
+    length = (report.until - report.since).total_seconds()
+    wider = next((text for text, secs in _SUGGESTED_WINDOWS if secs > length), "90d")
+    filters = filters_text(report)
+    matching = f" matching {filters}" if filters else ""
+    other_filters = " or other filters" if filters else ""
+    return (
+        f"No operations{matching} recorded in {store_text(report)} between "
+        f"{format_time(report.since)} and {format_time(report.until)} UTC "
+        f"({_span(length)}); try a wider window, e.g. --since {wider}{other_filters}."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One row of a waterfall: the flow itself, a checkpoint, or an operation inside it.
+
+    A checkpoint's row spans from the previous checkpoint (or the flow's start) to the
+    moment it was reached, so the step that took long shows as a long bar.
+    """
+
+    label: str
+    kind: str  # "flow", "checkpoint", or the child's kind ("db", "http", ...)
+    depth: int  # 0 for the flow, 1 for checkpoints and direct children, 2+ nested
+    start_ms: float
+    duration_ms: float
+    status: str
+    error: str | None
+
+    @property
+    def failed(self) -> bool:
+        """Whether this step ended in an error."""
+        return self.status == "error"
+
+
+def waterfall(flow: FlowTrace) -> tuple[list[Step], float]:
+    """The rows of ``flow``'s waterfall, in time order, and the time scale (ms) of its bars.
+
+    The scale is the flow's duration, or longer if work it spawned outlived it.
+    """
+    steps = [Step(flow.name, "flow", 0, 0.0, flow.duration_ms, flow.status, flow.error)]
+    timed: list[tuple[float, int, int, Step]] = []
+    previous = 0.0
+    for index, (name, at_ms) in enumerate(sorted(flow.checkpoints, key=lambda c: c[1])):
+        start = min(previous, at_ms)
+        step = Step(name, "checkpoint", 1, start, max(at_ms - start, 0.0), "ok", None)
+        timed.append((start, 0, index, step))
+        previous = at_ms
+    for index, child in enumerate(flow.children):
+        step = Step(
+            label=str(child["name"]),
+            kind=str(child["kind"]),
+            depth=max(int(child["depth"]), 1),
+            start_ms=max(float(child["start_ms"]), 0.0),
+            duration_ms=max(float(child["duration_ms"]), 0.0),
+            status=str(child["status"]),
+            error=None if child["error"] is None else str(child["error"]),
+        )
+        timed.append((step.start_ms, 1, index, step))
+    timed.sort(key=lambda item: item[:3])
+    steps.extend(item[3] for item in timed)
+    scale = max((s.start_ms + s.duration_ms for s in steps), default=0.0)
+    return steps, scale if scale > 0 else 1.0
+
+
+def bar_geometry(step: Step, scale_ms: float) -> tuple[float, float]:
+    """``(left, width)`` of a step's bar as fractions (0..1) of the flow's time scale."""
+    left = min(max(step.start_ms / scale_ms, 0.0), 1.0)
+    width = min(max(step.duration_ms / scale_ms, 0.0), 1.0 - left)
+    return left, width
+
+
+def text_bar(left: float, width: float, cells: int, *, track: str = " ") -> str:
+    """A bar of block characters, ``cells`` wide, starting at ``left`` and ``width`` long.
+
+    The length is drawn to an eighth of a cell; any non-zero width shows at least a
+    sliver, so even a fast step is visible. ``track`` fills the rest of the line.
+    """
+    lead = min(round(left * cells), cells - 1) if cells > 0 else 0
+    eighths = round(width * cells * 8)
+    if width > 0:
+        eighths = max(eighths, 1)
+    eighths = min(eighths, (cells - lead) * 8)
+    full, part = divmod(eighths, 8)
+    body = _FULL * full + (_EIGHTHS[part] if part else "")
+    bar = track * lead + body
+    return bar if track == " " else bar.ljust(cells, track)
