@@ -138,3 +138,30 @@ def test_describe_and_absolute_urls(tmp_path: Path) -> None:
     assert store.describe() == f"sqlite:///{tmp_path}/abs.db"
     assert (tmp_path / "abs.db").exists()
     store.close()
+
+
+@pytest.mark.parametrize("body", [b"z\xff\xfe garbage", b"j{not json", b"j[1, 2]", b"j\xff\xfe"])
+def test_damaged_trace_samples_raise_store_error(tmp_path: Path, body: bytes) -> None:
+    from botpulse._model import Checkpoint
+    from botpulse.store import Batch, TraceSample
+
+    store = SQLiteStore(tmp_path / "bp.db")
+    sample = TraceSample("s", "i", "cmd", DAY0 * NS, 5, "ok", None, "slowest", [Checkpoint("a", 1)])
+    store.write(Batch(traces=[sample]))
+    conn = sqlite3.connect(tmp_path / "bp.db")
+    conn.execute("UPDATE traces SET body = ?", (body,))
+    conn.commit()
+    with pytest.raises(StoreError, match="damaged trace sample"):
+        store.read_traces(DAY0 - 1, DAY0 + 60)
+    store.close()
+
+
+def test_damaged_sketch_raises_store_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "bp.db")
+    store.write_operations(ops(1))
+    conn = sqlite3.connect(tmp_path / "bp.db")
+    conn.execute("UPDATE rollups SET sketch = x'07'")
+    conn.commit()
+    with pytest.raises(StoreError, match="damaged sketch"):
+        total(store)
+    store.close()

@@ -402,25 +402,35 @@ class SQLiteStore(Store):
             raise _classify(exc, "read traces", str(self.path)) from exc
         traces = []
         for sid, started_ns, duration_ns, reason, blob in rows:
-            key = series[sid]
-            body = _decode_body(blob)
-            traces.append(
-                TraceSample(
-                    service=key.service,
-                    instance=key.instance,
-                    name=key.name,
-                    started_ns=started_ns,
-                    duration_ns=duration_ns,
-                    status=key.status,
-                    error=body.get("error"),
-                    reason=reason,
-                    checkpoints=[Checkpoint(n, at) for n, at in body.get("checkpoints", [])],
-                    children=[Child(*c) for c in body.get("children", [])],
-                    attrs=body.get("attrs", {}),
-                    truncated=body.get("truncated", 0),
+            try:
+                traces.append(
+                    self._trace_from_row(series[sid], started_ns, duration_ns, reason, blob)
                 )
-            )
+            except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
+                raise StoreError(
+                    f"SQLite store {self.path}: damaged trace sample: {type(exc).__name__}: {exc}"
+                ) from exc
         return traces
+
+    @staticmethod
+    def _trace_from_row(
+        key: SeriesKey, started_ns: int, duration_ns: int, reason: str, blob: bytes
+    ) -> TraceSample:
+        body = _decode_body(blob)
+        return TraceSample(
+            service=key.service,
+            instance=key.instance,
+            name=key.name,
+            started_ns=started_ns,
+            duration_ns=duration_ns,
+            status=key.status,
+            error=body.get("error"),
+            reason=reason,
+            checkpoints=[Checkpoint(n, at) for n, at in body.get("checkpoints", [])],
+            children=[Child(*c) for c in body.get("children", [])],
+            attrs=body.get("attrs", {}),
+            truncated=body.get("truncated", 0),
+        )
 
     def read_drops(self, since_s: float, until_s: float) -> dict[str, int]:
         conn = self._read("read drop counts")
