@@ -1,0 +1,1 @@
+"""botpulse benchmarks: ``python bench/run.py`` (see README.md)."""
