@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/run.py                 # the full run (about 10 minutes)
+    .venv/bin/python bench/run.py                 # the full run (about 11 minutes)
     .venv/bin/python bench/run.py --quick         # smoke run of every benchmark (< 60 s)
     .venv/bin/python bench/run.py --only hot_path,pipeline
     .venv/bin/python bench/run.py --markdown bench/RESULTS.md   # also write RESULTS.md
