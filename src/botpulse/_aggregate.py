@@ -117,6 +117,7 @@ class Aggregator:
         self._names: dict[Any, str] = {}
         self._known_names: set[str] = set()
         self._kinds: dict[Any, str] = {}
+        self._known_kinds: set[str] = set()
         self._batched_minute: int | None = None
         #: Events aggregated but evicted unwritten during a long store outage.
         self.lost_events = 0
@@ -148,8 +149,10 @@ class Aggregator:
         if cached is not None:
             return cached
         kind = clean_text(raw, MAX_KIND_CHARS) or "op"
-        if len(self._kinds) >= _MAX_KINDS:
-            return _OTHER_KIND
+        if kind not in self._known_kinds:
+            if len(self._known_kinds) >= _MAX_KINDS:
+                return _OTHER_KIND
+            self._known_kinds.add(kind)
         if isinstance(raw, str) and len(raw) <= MAX_KIND_CHARS:
             self._kinds[raw] = kind
         return kind

@@ -87,6 +87,15 @@ def _hot_path_error(err: Exception) -> None:
     internal_error("capture", err)
 
 
+def _reset(token: Token[Timer | None]) -> None:
+    try:  # noqa: SIM105 - contextlib.suppress() is slower
+        _current_reset(token)
+    except (ValueError, RuntimeError):
+        # The same timer object entered twice, or exited in another task/context:
+        # misuse of a single-use timer, not a botpulse failure. Nothing to undo.
+        pass
+
+
 class Timer:
     """One timed operation: ``botpulse.measure(name, kind="op", **attrs)``.
 
@@ -116,7 +125,7 @@ class Timer:
     _depth: int
     _token: Token[Timer | None]
 
-    def __init__(self, name: Any, kind: str = "op", **attrs: Any) -> None:
+    def __init__(self, name: Any, /, kind: str = "op", **attrs: Any) -> None:
         self.name = name
         self.kind = kind
         self.attrs = attrs
@@ -146,7 +155,7 @@ class Timer:
             return
         try:
             if flow is not None:
-                _current_reset(self._token)
+                _reset(self._token)
                 flow._add_child(self)
             if len(_events) < _capacity:
                 _append(self)
@@ -220,7 +229,7 @@ class Flow(Timer):
     __slots__ = ("_outer", "checkpoints", "children", "truncated")
     _is_flow = True
 
-    def __init__(self, name: Any, **attrs: Any) -> None:
+    def __init__(self, name: Any, /, **attrs: Any) -> None:
         self.name = name
         self.kind = "flow"
         self.attrs = attrs
@@ -268,7 +277,7 @@ class Flow(Timer):
         except AttributeError:  # entered before init(): nothing to record
             return
         try:
-            _current_reset(token)
+            _reset(token)
             if len(_events) < _capacity:
                 _append(self)
             else:

@@ -92,7 +92,12 @@ def _check_number(
     valid = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not valid:
         raise ConfigurationError(f"{name}={value!r} must be {kind} between {low:g} and {high:g}")
-    number = float(value)  # type: ignore[arg-type]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float range
+        raise ConfigurationError(
+            f"{name}={value!r} must be {kind} between {low:g} and {high:g}"
+        ) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise ConfigurationError(f"{name}={value!r} must be {kind} between {low:g} and {high:g}")
     return number
@@ -306,7 +311,10 @@ def _after_fork_in_child() -> None:
     _capture.deactivate()
     try:
         running.store.after_fork()
-        instance = running.instance if running.instance_given else _default_instance()
+        # Two processes never share an instance name: the child's carries its pid.
+        instance = (
+            f"{running.instance}:{os.getpid()}" if running.instance_given else _default_instance()
+        )
         _running = _start(
             running.store,
             running.owns_store,
@@ -324,5 +332,27 @@ def _after_fork_in_child() -> None:
         _diagnostics.internal_error("fork", exc)
 
 
+def _before_fork() -> None:
+    running = _running
+    if running is not None:
+        try:
+            running.store.before_fork()
+        except Exception as exc:  # noqa: BLE001 - never break the application's fork()
+            logger.warning("botpulse: preparing the store for fork() failed: %s", exc)
+
+
+def _after_fork_in_parent() -> None:
+    running = _running
+    if running is not None:
+        try:
+            running.store.after_fork_in_parent()
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("botpulse: resuming the store after fork() failed: %s", exc)
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -28,6 +28,7 @@ __all__ = ["Backoff", "Pipeline", "Stats"]
 
 _RETENTION_EVERY_S = 600.0
 _DRAIN_CHUNK = 50_000
+_LOSS_QUIET_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,9 @@ class Pipeline:
         self._retry_at = 0.0
         self._next_retention = 0.0
         self._failing = False
+        self._losing_since: int | None = None  # buffer drops count when the loss started
+        self._last_drop_at = 0.0
+        self._deadline = float("inf")
         self.store_failures = 0
         self.last_error: str | None = None
 
@@ -121,9 +125,10 @@ class Pipeline:
 
         Returns within about ``timeout`` seconds even if the store hangs.
         """
+        deadline = time.monotonic() + max(0.0, timeout)
+        self._deadline = deadline
         self._stop.set()
         thread = self._thread
-        deadline = time.monotonic() + max(0.0, timeout)
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
@@ -156,9 +161,13 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001
                 internal_error("pipeline", exc)
         # Final flush on shutdown: everything, traces of the open minute included.
+        # A transient failure (a lock held by another process) is retried until the
+        # shutdown deadline instead of dropping what is pending after one attempt.
         try:
             self.drain()
-            self.flush(final=True)
+            while not self.flush(final=True) and time.monotonic() < self._deadline - 0.35:
+                time.sleep(0.1)
+                self.drain()
         except Exception as exc:  # noqa: BLE001
             internal_error("pipeline", exc)
 
@@ -180,7 +189,24 @@ class Pipeline:
                 self.aggregator.note_drops(
                     "buffer_full", dropped - self._buffer_drops_seen, self.clock.time_ns()
                 )
+                if self._losing_since is None:
+                    self._losing_since = self._buffer_drops_seen
+                    logger.warning(
+                        "botpulse: event buffer full (%d events); dropping and counting events",
+                        self.buffer.capacity,
+                    )
                 self._buffer_drops_seen = dropped
+                self._last_drop_at = time.monotonic()
+            elif (
+                self._losing_since is not None
+                and time.monotonic() - self._last_drop_at >= _LOSS_QUIET_S
+            ):
+                # One line when loss stops, after a quiet second (not once per burst).
+                logger.warning(
+                    "botpulse: event buffer has room again; %d events were dropped",
+                    dropped - self._losing_since,
+                )
+                self._losing_since = None
             return total
 
     def flush(self, *, final: bool = False) -> bool:
@@ -237,12 +263,14 @@ class Pipeline:
     def stats(self) -> Stats:
         """A snapshot of the counters."""
         buffered = len(self.buffer)
-        with self._lock:
+        # Never wait for the lock unboundedly: the thread may be stuck in a hung store write.
+        locked = self._lock.acquire(timeout=0.05)
+        try:
             dropped = {"buffer_full": self.buffer.dropped}
             lost = self.aggregator.lost_events
             if lost:
                 dropped["store_unavailable"] = lost
-            pending = self.aggregator.pending_events
+            pending = self._drained - self._written - lost
             return Stats(
                 recorded=self._drained + buffered + dropped["buffer_full"],
                 written=self._written,
@@ -252,3 +280,6 @@ class Pipeline:
                 store_failures=self.store_failures,
                 last_error=self.last_error,
             )
+        finally:
+            if locked:
+                self._lock.release()

@@ -191,7 +191,7 @@ def test_buffer_loss_logs_once_when_it_starts_and_once_when_it_stops(
     stats = botpulse.stats()
     assert stats is not None
     assert stats.dropped["buffer_full"] > 0
-    for _ in range(50):  # normal traffic again for half a second: the loss is over
+    for _ in range(150):  # normal traffic again for 1.5 s (> the 1 s quiet period): loss is over
         with botpulse.measure("calm"):
             pass
         time.sleep(0.01)

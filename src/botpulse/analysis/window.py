@@ -37,7 +37,12 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ConfigurationError(f"invalid duration {text!r}: expected {_FORMS}")
     value = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-    delta = timedelta(seconds=value)
+    try:
+        delta = timedelta(seconds=value)
+    except OverflowError:
+        raise ConfigurationError(
+            f"invalid duration {text!r}: must be between 1s and 3650d"
+        ) from None
     if delta <= timedelta(0) or delta > _MAX:
         raise ConfigurationError(f"invalid duration {text!r}: must be between 1s and 3650d")
     return delta
@@ -58,7 +63,10 @@ def parse_moment(text: str, now: datetime, *, name: str = "time") -> datetime:
         raise ConfigurationError(f"invalid {name} {text!r}: expected {_FORMS}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ConfigurationError(f"invalid {name} {text!r}: out of range in UTC") from None
 
 
 def parse_window(

@@ -63,7 +63,12 @@ def parse_store_url(url: str) -> StoreURL:
         )
     if scheme == "memory":
         return StoreURL("memory", "", url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for sqlite://[x
+        raise ConfigurationError(
+            f"store URL {shown!r} is not a valid URL ({exc}); use e.g. 'sqlite:///botpulse.db'"
+        ) from None
     if parts.netloc:
         raise ConfigurationError(
             f"store URL {shown!r} has a host part {parts.netloc!r}; SQLite URLs are "

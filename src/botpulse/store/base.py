@@ -305,6 +305,12 @@ class Store(ABC):
         """A one-line description safe to log (credentials masked)."""
         return type(self).__name__
 
+    def before_fork(self) -> None:  # noqa: B027 - optional hook
+        """Called before fork(): finish in-flight writes, close connections. Default: nothing."""
+
+    def after_fork_in_parent(self) -> None:  # noqa: B027 - optional hook
+        """Called in the parent after fork(). Default: nothing."""
+
     def after_fork(self) -> None:  # noqa: B027 - optional hook
         """Called in a forked child before use: reopen connections. Default: nothing."""
 

@@ -86,6 +86,11 @@ def _decode_body(data: bytes) -> dict[str, Any]:
     return body
 
 
+def _ns(seconds: float) -> int:
+    """Epoch seconds as nanoseconds, clamped to SQLite's 64-bit integers."""
+    return max(-(2**63), min(2**63 - 1, int(seconds * 1e9)))
+
+
 def _classify(exc: sqlite3.Error, action: str, where: str) -> StoreError:
     message = f"SQLite store {where}: cannot {action}: {exc}"
     if isinstance(exc, sqlite3.OperationalError) and any(
@@ -205,8 +210,25 @@ class SQLiteStore(Store):
             self._local.pid = os.getpid()
         return conn
 
+    def before_fork(self) -> None:
+        # SQLite keeps per-process lock state for every open file: a child forked while
+        # our writer is inside a transaction (or merely has the file open) inherits that
+        # state and its own connection then sees "database is locked"/"disk I/O error"
+        # forever. Wait for the write in flight and close the writer; it reopens lazily.
+        self._fork_locked = self._writer_lock.acquire(timeout=2.0)
+        if self._fork_locked and self._writer is not None and self._pid == os.getpid():
+            self._writer.close()
+            self._writer = None
+            self._series_ids = {}
+
+    def after_fork_in_parent(self) -> None:
+        if getattr(self, "_fork_locked", False):
+            self._fork_locked = False
+            self._writer_lock.release()
+
     def after_fork(self) -> None:
         # Connections must not cross fork(): forget the parent's without closing them.
+        self._fork_locked = False
         self._writer = None
         self._writer_lock = threading.Lock()
         self._local = threading.local()
@@ -396,7 +418,7 @@ class SQLiteStore(Store):
                 "SELECT series_id, started_ns, duration_ns, reason, body FROM traces "  # noqa: S608
                 f"WHERE started_ns >= ? AND started_ns < ? AND series_id IN ({ids}) "
                 f"ORDER BY {order_by} LIMIT ?",
-                (int(since_s * 1e9), int(until_s * 1e9), int(limit)),
+                (_ns(since_s), _ns(until_s), int(limit)),
             ).fetchall()
         except sqlite3.Error as exc:
             raise _classify(exc, "read traces", str(self.path)) from exc
