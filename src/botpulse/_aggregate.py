@@ -61,7 +61,8 @@ class _Imported(Timer):
     def __init__(self, op: Operation) -> None:
         self.name = op.name
         self.kind = op.kind
-        self.attrs = op.attrs
+        if op.attrs:
+            self._attrs = op.attrs
         self._t0 = op.started_ns
         self._t1 = op.started_ns + op.duration_ns
         self._exc = (op.status, op.error)
@@ -175,7 +176,7 @@ class Aggregator:
             name = rec.name
             kind = rec.kind
             t0 = rec._t0
-            exc = rec._exc
+            exc = getattr(rec, "_exc", None)
             status = "ok" if exc is None else _status_of(exc)[0]
             duration = rec._t1 - t0
             duration = max(duration, 0)  # time can go backwards: clamp
@@ -293,7 +294,7 @@ class Aggregator:
             ]
             children = []
             for c in list(flow.children):
-                c_status, c_error = _status_of(c._exc)
+                c_status, c_error = _status_of(getattr(c, "_exc", None))
                 children.append(
                     Child(
                         self._clean_name(c.name),
@@ -303,11 +304,11 @@ class Aggregator:
                         c_status,
                         c_error,
                         c._depth,
-                        clean_attrs(c.attrs),
+                        clean_attrs(getattr(c, "_attrs", None)),
                     )
                 )
             truncated = flow.truncated
-        error = _status_of(rec._exc)[1]
+        error = _status_of(getattr(rec, "_exc", None))[1]
         return TraceSample(
             service=self.service,
             instance=self.instance,
@@ -319,7 +320,7 @@ class Aggregator:
             reason=",".join(reasons),
             checkpoints=checkpoints,
             children=children,
-            attrs=clean_attrs(rec.attrs),
+            attrs=clean_attrs(getattr(rec, "_attrs", None)),
             truncated=truncated,
         )
 

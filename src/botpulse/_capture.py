@@ -115,12 +115,12 @@ class Timer:
         async def render_profile(user): ...
     """
 
-    __slots__ = ("_depth", "_exc", "_flow", "_t0", "_t1", "_token", "attrs", "kind", "name")
+    __slots__ = ("_attrs", "_depth", "_exc", "_flow", "_t0", "_t1", "_token", "kind", "name")
     _is_flow = False
     # Slots filled while timing (the record the pipeline reads).
     _t0: int
     _t1: int
-    _exc: Any  # the exception type that ended it, None, or (status, error) for imports
+    _exc: Any  # the exception type that ended it (unset if none), or (status, error) for imports
     _flow: Flow | None
     _depth: int
     _token: Token[Timer | None]
@@ -128,7 +128,17 @@ class Timer:
     def __init__(self, name: Any, /, kind: str = "op", **attrs: Any) -> None:
         self.name = name
         self.kind = kind
-        self.attrs = attrs
+        if attrs:  # an empty dict is not kept: one object less to allocate and collect
+            self._attrs = attrs
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The operation's attributes (a dict you may update; see also :meth:`set`)."""
+        try:
+            return self._attrs
+        except AttributeError:
+            self._attrs = {}
+            return self._attrs
 
     def set(self, **attrs: Any) -> None:
         """Add attributes to the operation (kept, bounded, in trace samples)."""
@@ -148,7 +158,8 @@ class Timer:
 
     def _live_exit(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
         self._t1 = _now()
-        self._exc = exc_type
+        if exc_type is not None:  # unset means "no exception" (read with getattr)
+            self._exc = exc_type
         try:
             flow = self._flow
         except AttributeError:  # entered before init(): nothing to record
@@ -185,7 +196,9 @@ class Timer:
         timer: Timer = _new(Timer)
         timer.name = self.name
         timer.kind = self.kind
-        timer.attrs = self.attrs
+        attrs = getattr(self, "_attrs", None)
+        if attrs:
+            timer._attrs = attrs
         return timer
 
     def __call__(self, func: F) -> F:
@@ -200,12 +213,27 @@ class Timer:
 
             return cast(F, async_wrapper)
 
+        if self._is_flow or getattr(self, "_attrs", None):
+
+            @functools.wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with fresh():
+                    return func(*args, **kwargs)
+
+            return cast(F, wrapper)
+
+        # The common case, a plain @measure("name"): the fresh timer built inline.
+        name, kind = self.name, self.kind
+
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with fresh():
+        def plain_wrapper(*args: Any, **kwargs: Any) -> Any:
+            timer: Timer = _new(Timer)
+            timer.name = name
+            timer.kind = kind
+            with timer:
                 return func(*args, **kwargs)
 
-        return cast(F, wrapper)
+        return cast(F, plain_wrapper)
 
     def __repr__(self) -> str:
         return f"<botpulse.{type(self).__name__} {self.name!r} kind={self.kind!r}>"
@@ -232,7 +260,8 @@ class Flow(Timer):
     def __init__(self, name: Any, /, **attrs: Any) -> None:
         self.name = name
         self.kind = "flow"
-        self.attrs = attrs
+        if attrs:
+            self._attrs = attrs
         self._init_tree()
 
     def _init_tree(self) -> None:
@@ -271,7 +300,8 @@ class Flow(Timer):
 
     def _live_exit(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
         self._t1 = _now()
-        self._exc = exc_type
+        if exc_type is not None:
+            self._exc = exc_type
         try:
             token = self._token
         except AttributeError:  # entered before init(): nothing to record
@@ -299,7 +329,9 @@ class Flow(Timer):
         flow: Flow = _new(Flow)
         flow.name = self.name
         flow.kind = "flow"
-        flow.attrs = dict(self.attrs)
+        attrs = getattr(self, "_attrs", None)
+        if attrs:
+            flow._attrs = dict(attrs)
         flow._init_tree()
         return flow
 
@@ -312,10 +344,12 @@ class _FlowAsChild(Timer):
     def __init__(self, flow: Flow, depth: int) -> None:
         self.name = flow.name
         self.kind = "flow"
-        self.attrs = flow.attrs
+        attrs = getattr(flow, "_attrs", None)
+        if attrs:
+            self._attrs = attrs
         self._t0 = flow._t0
         self._t1 = flow._t1
-        self._exc = flow._exc
+        self._exc = getattr(flow, "_exc", None)
         self._flow = None
         self._depth = depth
 
