@@ -30,13 +30,44 @@ GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 MULTIPLIER = 1 / math.log(GAMMA)
 _LOG_GAMMA = math.log(GAMMA)
 
-# Encoded form: one flag byte, then (possibly raw-deflated) payload of
-# <zero_count:u64><n:u32>, n bucket keys as int32 (first absolute, then deltas),
-# n counts as int64, all little-endian.
+# Encoded form (version 2): a flag byte (version, plus 0x80 when the rest is raw
+# deflate), then <zero_count:u64><n:u32><first_key:i32><codes:u8> and two arrays of
+# n-1 key deltas and n counts, each in the narrowest array type that holds it
+# (codes: high nibble the delta type, low nibble the count type, see _TYPECODES).
+# Deltas between occupied buckets and per-minute counts are small, so most
+# sketches take about one byte a bucket before deflate. Version 1 (int32 deltas,
+# int64 counts) is still read.
 _FORMAT_V1 = 1
+_FORMAT_V2 = 2
 _FLAG_DEFLATED = 0x80
 _HEADER = struct.Struct("<QI")
+_HEADER_V2 = struct.Struct("<QIiB")
+_TYPECODES = "BHIQ"  # unsigned 1, 2, 4, 8 bytes
+_LIMITS = (1 << 8, 1 << 16, 1 << 32, 1 << 64)
 _LITTLE = sys.byteorder == "little"
+
+
+def _narrowest(values: list[int]) -> int:
+    top = max(values, default=0)
+    for index, limit in enumerate(_LIMITS):
+        if top < limit:
+            return index
+    raise OverflowError("bucket count beyond 64 bits")
+
+
+def _pack(values: list[int], code: int) -> bytes:
+    packed = array(_TYPECODES[code], values)
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(data: bytes, code: int) -> array[int]:
+    unpacked = array(_TYPECODES[code])
+    unpacked.frombytes(data)
+    if not _LITTLE:  # pragma: no cover
+        unpacked.byteswap()
+    return unpacked
 
 
 def _deflate(data: bytes) -> bytes:
@@ -132,21 +163,24 @@ class Sketch:
         return out
 
     def to_bytes(self) -> bytes:
-        """A compact encoding: delta-coded keys and counts, deflated when that is smaller."""
-        keys = sorted(self.bins)
+        """A compact encoding: narrow delta-coded keys and counts, deflated when smaller."""
         bins = self.bins
-        deltas = array("i", keys)
-        for i in range(len(keys) - 1, 0, -1):
-            deltas[i] -= deltas[i - 1]
-        counts = array("q", [bins[k] for k in keys])
-        if not _LITTLE:  # pragma: no cover - big-endian hosts
-            deltas.byteswap()
-            counts.byteswap()
-        payload = _HEADER.pack(self.zero_count, len(keys)) + deltas.tobytes() + counts.tobytes()
-        packed = _deflate(payload) if len(payload) > 32 else payload
-        if len(packed) < len(payload):
-            return bytes((_FORMAT_V1 | _FLAG_DEFLATED,)) + packed
-        return bytes((_FORMAT_V1,)) + payload
+        keys = sorted(bins)
+        deltas = [keys[i] - keys[i - 1] for i in range(1, len(keys))]
+        counts = [bins[k] for k in keys]
+        delta_code, count_code = _narrowest(deltas), _narrowest(counts)
+        payload = (
+            _HEADER_V2.pack(
+                self.zero_count, len(keys), keys[0] if keys else 0, delta_code << 4 | count_code
+            )
+            + _pack(deltas, delta_code)
+            + _pack(counts, count_code)
+        )
+        if len(payload) > 24:
+            packed = _deflate(payload)
+            if len(packed) < len(payload):
+                return bytes((_FORMAT_V2 | _FLAG_DEFLATED,)) + packed
+        return bytes((_FORMAT_V2,)) + payload
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Sketch:
@@ -154,14 +188,40 @@ class Sketch:
         if not data:
             raise ValueError("empty sketch encoding")
         flag = data[0]
-        if flag & 0x7F != _FORMAT_V1:
-            raise ValueError(f"unknown sketch format {flag & 0x7F}")
+        version = flag & 0x7F
+        if version not in (_FORMAT_V1, _FORMAT_V2):
+            raise ValueError(f"unknown sketch format {version}")
         payload = data[1:]
         if flag & _FLAG_DEFLATED:
             try:
                 payload = zlib.decompress(payload, -15)
             except zlib.error as exc:
                 raise ValueError(f"damaged sketch encoding: {exc}") from exc
+        try:
+            if version == _FORMAT_V1:
+                return cls._from_v1(payload)
+            zero_count, n, first, codes = _HEADER_V2.unpack_from(payload)
+            delta_code, count_code = codes >> 4, codes & 0x0F
+            delta_size = array(_TYPECODES[delta_code]).itemsize * max(n - 1, 0)
+            count_size = array(_TYPECODES[count_code]).itemsize * n
+            start = _HEADER_V2.size
+            if len(payload) != start + delta_size + count_size:
+                raise ValueError("truncated sketch encoding")
+            deltas = _unpack(payload[start : start + delta_size], delta_code)
+            counts = _unpack(payload[start + delta_size :], count_code)
+        except (struct.error, IndexError) as exc:
+            raise ValueError(f"damaged sketch encoding: {exc}") from exc
+        bins: dict[int, int] = {}
+        if n:
+            key = first
+            bins[key] = counts[0]
+            for delta, count in zip(deltas, counts[1:], strict=True):
+                key += delta
+                bins[key] = count
+        return cls(bins, zero_count)
+
+    @classmethod
+    def _from_v1(cls, payload: bytes) -> Sketch:
         if len(payload) < _HEADER.size:
             raise ValueError("truncated sketch encoding")
         zero_count, n = _HEADER.unpack_from(payload)

@@ -220,3 +220,29 @@ def test_series_lists_every_key(store: Store) -> None:
         SeriesKey("s", "i", "a", "op", "ok"),
         SeriesKey("s", "i", "b", "db", "error"),
     ]
+
+
+def test_slowest_and_recent_traces_across_many_minutes(store: Store) -> None:
+    import random
+
+    rng = random.Random(4)
+    samples = [
+        _trace(rng.choice(["a", "b"]), DAY0 + minute * 60 + rng.uniform(0, 59), rng.uniform(1, 500),
+               status=rng.choice(["ok", "ok", "error"]))
+        for minute in range(40)
+        for _ in range(5)
+    ]  # fmt: skip
+    store.write(Batch(traces=samples))
+    window = (DAY0 + 300.5, DAY0 + 1800)
+    inside = [s for s in samples if window[0] * NS <= s.started_ns < window[1] * NS]
+    for limit in (1, 7, 500):
+        got = store.read_traces(*window, limit=limit)
+        expected = sorted(inside, key=lambda s: (-s.duration_ns, s.started_ns))[:limit]
+        assert [(t.name, t.started_ns, t.duration_ns) for t in got] == [
+            (t.name, t.started_ns, t.duration_ns) for t in expected
+        ]
+        got = store.read_traces(*window, limit=limit, order="recent")
+        expected = sorted(inside, key=lambda s: -s.started_ns)[:limit]
+        assert [t.started_ns for t in got] == [t.started_ns for t in expected]
+    only_b = store.read_traces(*window, SeriesFilter(name="b"), limit=3)
+    assert {t.name for t in only_b} == {"b"}

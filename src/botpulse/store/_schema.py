@@ -13,7 +13,8 @@ from ..errors import StoreError
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
 MIGRATIONS: tuple[str, ...] = (
-    # 0 -> 1: series, rollups at three resolutions, trace samples, drop counts.
+    # 0 -> 1: series, rollups at three resolutions, trace samples grouped per series and
+    # minute, drop counts.
     """
     CREATE TABLE series (
         id       INTEGER PRIMARY KEY,
@@ -36,14 +37,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (resolution, start, series_id)
     ) WITHOUT ROWID;
     CREATE TABLE traces (
-        id          INTEGER PRIMARY KEY,
-        series_id   INTEGER NOT NULL,
-        started_ns  INTEGER NOT NULL,
-        duration_ns INTEGER NOT NULL,
-        reason      TEXT NOT NULL,
-        body        BLOB NOT NULL            -- checkpoints, children, attrs (JSON, deflated)
+        id              INTEGER PRIMARY KEY,
+        series_id       INTEGER NOT NULL,    -- a flow series (name and status)
+        minute          INTEGER NOT NULL,    -- epoch seconds of the minute they started in
+        max_duration_ns INTEGER NOT NULL,    -- the slowest sample in the group
+        samples         INTEGER NOT NULL,
+        body            BLOB NOT NULL        -- the samples (see _trace_codec)
     );
-    CREATE INDEX traces_by_start ON traces (started_ns);
+    CREATE INDEX traces_by_minute ON traces (minute);
     CREATE TABLE drops (
         start    INTEGER NOT NULL,
         service  TEXT NOT NULL,

@@ -10,7 +10,7 @@ write the same buckets and every count still adds up.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import sqlite3
 import threading
@@ -18,12 +18,12 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from .._model import DAY, Batch, Checkpoint, Child, Rollup, SeriesKey, TraceSample
+from .._model import DAY, Batch, Rollup, SeriesKey, TraceSample
 from .._sketch import Sketch
 from ..errors import StoreError, StoreUnavailable
 from ._schema import migrate
+from ._trace_codec import decode_samples, encode_samples
 from .base import Retention, SeriesFilter, Store, expand_resolutions
 
 __all__ = ["SQLiteStore"]
@@ -62,28 +62,25 @@ def _merge_sketches(a: bytes, b: bytes) -> bytes:
     return sketch.to_bytes()
 
 
-def _encode_body(trace: TraceSample) -> bytes:
-    body = {
-        "error": trace.error,
-        "attrs": trace.attrs,
-        "truncated": trace.truncated,
-        "checkpoints": [[c.name, c.at_ns] for c in trace.checkpoints],
-        "children": [
-            [c.name, c.kind, c.start_ns, c.duration_ns, c.status, c.error, c.depth, c.attrs]
-            for c in trace.children
-        ],
-    }
-    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(raw) <= 64:
-        return b"j" + raw
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return b"z" + compressor.compress(raw) + compressor.flush()
+def _slowest_key(sample: TraceSample) -> tuple[int, int]:
+    return (-sample.duration_ns, sample.started_ns)
 
 
-def _decode_body(data: bytes) -> dict[str, Any]:
-    raw = zlib.decompress(data[1:], -15) if data[:1] == b"z" else data[1:]
-    body: dict[str, Any] = json.loads(raw)
-    return body
+def _recent_key(sample: TraceSample) -> int:
+    return -sample.started_ns
+
+
+def _group_traces(traces: list[TraceSample]) -> dict[tuple[SeriesKey, int], list[TraceSample]]:
+    groups: dict[tuple[SeriesKey, int], list[TraceSample]] = {}
+    for t in traces:
+        key = SeriesKey(t.service, t.instance, t.name, "flow", t.status)
+        minute = t.started_ns // 60_000_000_000 * 60
+        groups.setdefault((key, minute), []).append(t)
+    return groups
+
+
+def _clamp_s(seconds: float) -> float:
+    return max(-(2**62) / 1e9, min(2**62 / 1e9, seconds))
 
 
 def _ns(seconds: float) -> int:
@@ -294,21 +291,17 @@ class SQLiteStore(Store):
                     ]
                     conn.executemany(_UPSERT_ROLLUP, rows)
                     conn.executemany(
-                        "INSERT INTO traces (series_id, started_ns, duration_ns, reason, body) "
+                        "INSERT INTO traces (series_id, minute, max_duration_ns, samples, body) "
                         "VALUES (?, ?, ?, ?, ?)",
                         [
                             (
-                                self._series_id(
-                                    conn,
-                                    SeriesKey(t.service, t.instance, t.name, "flow", t.status),
-                                    new_ids,
-                                ),
-                                t.started_ns,
-                                t.duration_ns,
-                                t.reason,
-                                _encode_body(t),
+                                self._series_id(conn, key, new_ids),
+                                minute,
+                                max(t.duration_ns for t in samples),
+                                len(samples),
+                                encode_samples(samples, minute),
                             )
-                            for t in batch.traces
+                            for (key, minute), samples in _group_traces(batch.traces).items()
                         ],
                     )
                     conn.executemany(
@@ -340,8 +333,8 @@ class SQLiteStore(Store):
                         )
                         deleted += cur.rowcount
                     cur = conn.execute(
-                        "DELETE FROM traces WHERE started_ns < ?",
-                        (int((now - retention.traces_days * DAY) * 1e9),),
+                        "DELETE FROM traces WHERE minute < ?",
+                        (int(now - retention.traces_days * DAY),),
                     )
                     deleted += cur.rowcount
                     cur = conn.execute(
@@ -408,51 +401,45 @@ class SQLiteStore(Store):
     ) -> list[TraceSample]:
         selector = selector or SeriesFilter()
         conn = self._read("read traces")
-        order_by = "started_ns DESC" if order == "recent" else "duration_ns DESC, started_ns"
+        since_ns, until_ns = _ns(since_s), _ns(until_s)
+        recent = order == "recent"
         try:
             series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
-            if not series:
+            if not series or limit <= 0:
                 return []
             ids = ",".join(str(sid) for sid in series)
-            rows = conn.execute(  # ids are integers we read; order_by is one of two constants
-                "SELECT series_id, started_ns, duration_ns, reason, body FROM traces "  # noqa: S608
-                f"WHERE started_ns >= ? AND started_ns < ? AND series_id IN ({ids}) "
-                f"ORDER BY {order_by} LIMIT ?",
-                (_ns(since_s), _ns(until_s), int(limit)),
-            ).fetchall()
+            rows = conn.execute(  # ids are integers we read; the ORDER BY is one of two constants
+                "SELECT series_id, minute, max_duration_ns, body FROM traces "  # noqa: S608
+                f"WHERE minute >= ? AND minute < ? AND series_id IN ({ids}) "
+                f"ORDER BY {'minute DESC' if recent else 'max_duration_ns DESC'}",
+                (math.floor(_clamp_s(since_s) / 60) * 60, math.ceil(_clamp_s(until_s))),
+            )
+            found: list[TraceSample] = []
+            for sid, minute, max_duration_ns, blob in rows:
+                # Rows come best first: stop once no later row can make the cut.
+                if len(found) >= limit:
+                    found.sort(key=_recent_key if recent else _slowest_key)
+                    del found[limit:]
+                    worst = found[-1]
+                    if recent and (minute + 60) * 1_000_000_000 <= worst.started_ns:
+                        break
+                    if not recent and max_duration_ns < worst.duration_ns:
+                        break
+                key = series[sid]
+                try:
+                    samples = decode_samples(
+                        blob, minute, key.service, key.instance, key.name, key.status
+                    )
+                except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
+                    raise StoreError(
+                        f"SQLite store {self.path}: damaged trace sample: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                found.extend(s for s in samples if since_ns <= s.started_ns < until_ns)
         except sqlite3.Error as exc:
             raise _classify(exc, "read traces", str(self.path)) from exc
-        traces = []
-        for sid, started_ns, duration_ns, reason, blob in rows:
-            try:
-                traces.append(
-                    self._trace_from_row(series[sid], started_ns, duration_ns, reason, blob)
-                )
-            except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
-                raise StoreError(
-                    f"SQLite store {self.path}: damaged trace sample: {type(exc).__name__}: {exc}"
-                ) from exc
-        return traces
-
-    @staticmethod
-    def _trace_from_row(
-        key: SeriesKey, started_ns: int, duration_ns: int, reason: str, blob: bytes
-    ) -> TraceSample:
-        body = _decode_body(blob)
-        return TraceSample(
-            service=key.service,
-            instance=key.instance,
-            name=key.name,
-            started_ns=started_ns,
-            duration_ns=duration_ns,
-            status=key.status,
-            error=body.get("error"),
-            reason=reason,
-            checkpoints=[Checkpoint(n, at) for n, at in body.get("checkpoints", [])],
-            children=[Child(*c) for c in body.get("children", [])],
-            attrs=body.get("attrs", {}),
-            truncated=body.get("truncated", 0),
-        )
+        found.sort(key=_recent_key if recent else _slowest_key)
+        return found[:limit]
 
     def read_drops(self, since_s: float, until_s: float) -> dict[str, int]:
         conn = self._read("read drop counts")
