@@ -16,11 +16,12 @@ clamped because time went backwards) has its own counter.
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __all__ = ["GAMMA", "MULTIPLIER", "RELATIVE_ACCURACY", "Sketch", "bucket_key"]
 
@@ -84,6 +85,54 @@ def bucket_key(value: float) -> int:
 def _bucket_value(key: int) -> float:
     # The point of bucket (gamma^(k-1), gamma^k] with the same relative error to both ends.
     return 2.0 * math.exp(key * _LOG_GAMMA) / (GAMMA + 1.0)
+
+
+def _decode(data: bytes) -> tuple[int, int, Sequence[int], Sequence[int]]:
+    """``(zero_count, first key, key deltas, counts)`` of an encoded sketch."""
+    if not data:
+        raise ValueError("empty sketch encoding")
+    flag = data[0]
+    version = flag & 0x7F
+    if version not in (_FORMAT_V1, _FORMAT_V2):
+        raise ValueError(f"unknown sketch format {version}")
+    payload = data[1:]
+    if flag & _FLAG_DEFLATED:
+        try:
+            payload = zlib.decompress(payload, -15)
+        except zlib.error as exc:
+            raise ValueError(f"damaged sketch encoding: {exc}") from exc
+    try:
+        if version == _FORMAT_V1:
+            return _decode_v1(payload)
+        zero_count, n, first, codes = _HEADER_V2.unpack_from(payload)
+        delta_code, count_code = codes >> 4, codes & 0x0F
+        delta_size = array(_TYPECODES[delta_code]).itemsize * max(n - 1, 0)
+        count_size = array(_TYPECODES[count_code]).itemsize * n
+    except (struct.error, IndexError) as exc:
+        raise ValueError(f"damaged sketch encoding: {exc}") from exc
+    start = _HEADER_V2.size
+    if len(payload) != start + delta_size + count_size:
+        raise ValueError("truncated sketch encoding")
+    deltas = _unpack(payload[start : start + delta_size], delta_code)
+    counts = _unpack(payload[start + delta_size :], count_code)
+    return zero_count, first, deltas, counts
+
+
+def _decode_v1(payload: bytes) -> tuple[int, int, Sequence[int], Sequence[int]]:
+    # Version 1: int32 keys (first absolute, then deltas) and int64 counts.
+    if len(payload) < _HEADER.size:
+        raise ValueError("truncated sketch encoding")
+    zero_count, n = _HEADER.unpack_from(payload)
+    if len(payload) != _HEADER.size + 12 * n:
+        raise ValueError("truncated sketch encoding")
+    keys = array("i")
+    keys.frombytes(payload[_HEADER.size : _HEADER.size + 4 * n])
+    counts = array("q")
+    counts.frombytes(payload[_HEADER.size + 4 * n :])
+    if not _LITTLE:  # pragma: no cover
+        keys.byteswap()
+        counts.byteswap()
+    return zero_count, keys[0] if n else 0, keys[1:], counts
 
 
 class Sketch:
@@ -185,61 +234,22 @@ class Sketch:
     @classmethod
     def from_bytes(cls, data: bytes) -> Sketch:
         """Decode :meth:`to_bytes` output; raises ``ValueError`` on damaged input."""
-        if not data:
-            raise ValueError("empty sketch encoding")
-        flag = data[0]
-        version = flag & 0x7F
-        if version not in (_FORMAT_V1, _FORMAT_V2):
-            raise ValueError(f"unknown sketch format {version}")
-        payload = data[1:]
-        if flag & _FLAG_DEFLATED:
-            try:
-                payload = zlib.decompress(payload, -15)
-            except zlib.error as exc:
-                raise ValueError(f"damaged sketch encoding: {exc}") from exc
-        try:
-            if version == _FORMAT_V1:
-                return cls._from_v1(payload)
-            zero_count, n, first, codes = _HEADER_V2.unpack_from(payload)
-            delta_code, count_code = codes >> 4, codes & 0x0F
-            delta_size = array(_TYPECODES[delta_code]).itemsize * max(n - 1, 0)
-            count_size = array(_TYPECODES[count_code]).itemsize * n
-            start = _HEADER_V2.size
-            if len(payload) != start + delta_size + count_size:
-                raise ValueError("truncated sketch encoding")
-            deltas = _unpack(payload[start : start + delta_size], delta_code)
-            counts = _unpack(payload[start + delta_size :], count_code)
-        except (struct.error, IndexError) as exc:
-            raise ValueError(f"damaged sketch encoding: {exc}") from exc
-        bins: dict[int, int] = {}
-        if n:
-            key = first
-            bins[key] = counts[0]
-            for delta, count in zip(deltas, counts[1:], strict=True):
-                key += delta
-                bins[key] = count
-        return cls(bins, zero_count)
+        sketch = cls()
+        sketch.merge_bytes(data)
+        return sketch
 
-    @classmethod
-    def _from_v1(cls, payload: bytes) -> Sketch:
-        if len(payload) < _HEADER.size:
-            raise ValueError("truncated sketch encoding")
-        zero_count, n = _HEADER.unpack_from(payload)
-        if len(payload) != _HEADER.size + 12 * n:
-            raise ValueError("truncated sketch encoding")
-        deltas = array("i")
-        deltas.frombytes(payload[_HEADER.size : _HEADER.size + 4 * n])
-        counts = array("q")
-        counts.frombytes(payload[_HEADER.size + 4 * n :])
-        if not _LITTLE:  # pragma: no cover
-            deltas.byteswap()
-            counts.byteswap()
-        bins: dict[int, int] = {}
-        key = 0
-        for delta, count in zip(deltas, counts, strict=True):
-            key += delta
-            bins[key] = count
-        return cls(bins, zero_count)
+    def merge_bytes(self, data: bytes) -> None:
+        """Add an encoded sketch's counts without building it first (a report's inner loop).
+
+        Raises ``ValueError`` on damaged input, leaving this sketch unchanged.
+        """
+        zero_count, first, deltas, counts = _decode(data)
+        bins = self.bins
+        get = bins.get
+        # accumulate() yields one key more than there are counts when the sketch is empty.
+        for key, count in zip(accumulate(deltas, initial=first), counts, strict=False):
+            bins[key] = get(key, 0) + count
+        self.zero_count += zero_count
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sketch):

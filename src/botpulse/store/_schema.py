@@ -44,7 +44,7 @@ MIGRATIONS: tuple[str, ...] = (
         samples         INTEGER NOT NULL,
         body            BLOB NOT NULL        -- the samples (see _trace_codec)
     );
-    CREATE INDEX traces_by_minute ON traces (minute);
+    CREATE INDEX traces_by_minute ON traces (minute, series_id, max_duration_ns);
     CREATE TABLE drops (
         start    INTEGER NOT NULL,
         service  TEXT NOT NULL,

@@ -287,17 +287,30 @@ class Store(ABC):
         now_s = time.time() if now is None else to_epoch_seconds(now)
         plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
         summary = Summary(plan.start, plan.end)
-        merged = summary.rollups
         for res, lo, hi in plan.segments:
-            for rollup in self.read_rollups(res, lo, hi, selector):
-                key = rollup.key
-                group = (key.service, key.name, key.kind, key.status)
-                have = merged.get(group)
-                if have is None:
-                    merged[group] = rollup.copy()
-                else:
-                    have.merge(rollup)
+            self._fold_rollups(res, lo, hi, selector, summary.rollups)
         return summary
+
+    def _fold_rollups(
+        self,
+        resolution: int,
+        start_s: int,
+        end_s: int,
+        selector: SeriesFilter,
+        into: dict[tuple[str, str, str, str], Rollup],
+    ) -> None:
+        """Merge the rows of one plan segment into ``into``, per (service, name, kind, status).
+
+        Backends may override this with a faster path; the result must be the same.
+        """
+        for rollup in self.read_rollups(resolution, start_s, end_s, selector):
+            key = rollup.key
+            group = (key.service, key.name, key.kind, key.status)
+            have = into.get(group)
+            if have is None:
+                into[group] = rollup  # read_rollups returns fresh objects: take it
+            else:
+                have.merge(rollup)
 
     # -- lifecycle ---------------------------------------------------------------
 

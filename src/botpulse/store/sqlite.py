@@ -365,6 +365,49 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:  # pragma: no cover - _open maps these already
             raise _classify(exc, action, str(self.path)) from exc
 
+    def _fold_rollups(
+        self,
+        resolution: int,
+        start_s: int,
+        end_s: int,
+        selector: SeriesFilter,
+        into: dict[tuple[str, str, str, str], Rollup],
+    ) -> None:
+        # The same as the generic fold, but sketches are decoded straight into the
+        # accumulator (Sketch.merge_bytes): a 30-day report folds ~10k rows.
+        conn = self._read("read rollups")
+        try:
+            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
+            if not series:
+                return
+            rows = conn.execute(
+                "SELECT start, series_id, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
+                "WHERE resolution = ? AND start >= ? AND start < ?",
+                (resolution, int(start_s), int(end_s)),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read rollups", str(self.path)) from exc
+        try:
+            for start, sid, count, sum_ns, min_ns, max_ns, blob in rows:
+                key = series.get(sid)
+                if key is None:
+                    continue
+                group = (key.service, key.name, key.kind, key.status)
+                have = into.get(group)
+                if have is None:
+                    sketch = Sketch.from_bytes(blob)
+                    into[group] = Rollup(
+                        key, start, resolution, count, sum_ns, min_ns, max_ns, sketch
+                    )
+                else:
+                    have.sketch.merge_bytes(blob)
+                    have.count += count
+                    have.sum_ns += sum_ns
+                    have.min_ns = min(have.min_ns, min_ns)
+                    have.max_ns = max(have.max_ns, max_ns)
+        except ValueError as exc:
+            raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
+
     def read_rollups(
         self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
     ) -> Iterator[Rollup]:
@@ -401,45 +444,70 @@ class SQLiteStore(Store):
     ) -> list[TraceSample]:
         selector = selector or SeriesFilter()
         conn = self._read("read traces")
-        since_ns, until_ns = _ns(since_s), _ns(until_s)
         recent = order == "recent"
+        window = (math.floor(_clamp_s(since_s) / 60) * 60, math.ceil(_clamp_s(until_s)))
         try:
             series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
             if not series or limit <= 0:
                 return []
             ids = ",".join(str(sid) for sid in series)
-            rows = conn.execute(  # ids are integers we read; the ORDER BY is one of two constants
-                "SELECT series_id, minute, max_duration_ns, body FROM traces "  # noqa: S608
+            # Phase 1 reads only the covering index (minute, series, max duration), best
+            # groups first, a page at a time; phase 2 decodes a group's samples only while
+            # it can still make the cut.
+            query = (
+                "SELECT id, series_id, minute, max_duration_ns FROM traces "  # noqa: S608
                 f"WHERE minute >= ? AND minute < ? AND series_id IN ({ids}) "
-                f"ORDER BY {'minute DESC' if recent else 'max_duration_ns DESC'}",
-                (math.floor(_clamp_s(since_s) / 60) * 60, math.ceil(_clamp_s(until_s))),
+                f"ORDER BY {'minute DESC' if recent else 'max_duration_ns DESC'} LIMIT ? OFFSET ?"
             )
             found: list[TraceSample] = []
-            for sid, minute, max_duration_ns, blob in rows:
-                # Rows come best first: stop once no later row can make the cut.
-                if len(found) >= limit:
-                    found.sort(key=_recent_key if recent else _slowest_key)
-                    del found[limit:]
-                    worst = found[-1]
-                    if recent and (minute + 60) * 1_000_000_000 <= worst.started_ns:
-                        break
-                    if not recent and max_duration_ns < worst.duration_ns:
-                        break
-                key = series[sid]
-                try:
-                    samples = decode_samples(
-                        blob, minute, key.service, key.instance, key.name, key.status
-                    )
-                except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
-                    raise StoreError(
-                        f"SQLite store {self.path}: damaged trace sample: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-                found.extend(s for s in samples if since_ns <= s.started_ns < until_ns)
+            page = limit + 32
+            offset = 0
+            while True:
+                rows = conn.execute(query, (*window, page, offset)).fetchall()
+                if self._collect_traces(conn, rows, series, since_s, until_s, limit, recent, found):
+                    break
+                if len(rows) < page:
+                    break
+                offset += page
         except sqlite3.Error as exc:
             raise _classify(exc, "read traces", str(self.path)) from exc
         found.sort(key=_recent_key if recent else _slowest_key)
         return found[:limit]
+
+    def _collect_traces(
+        self,
+        conn: sqlite3.Connection,
+        rows: list[tuple[int, int, int, int]],
+        series: dict[int, SeriesKey],
+        since_s: float,
+        until_s: float,
+        limit: int,
+        recent: bool,
+        found: list[TraceSample],
+    ) -> bool:
+        """Add the samples of ``rows`` to ``found``; True once no later row can make the cut."""
+        since_ns, until_ns = _ns(since_s), _ns(until_s)
+        for row_id, sid, minute, max_duration_ns in rows:
+            if len(found) >= limit:
+                found.sort(key=_recent_key if recent else _slowest_key)
+                del found[limit:]
+                worst = found[-1]
+                if recent and (minute + 60) * 1_000_000_000 <= worst.started_ns:
+                    return True
+                if not recent and max_duration_ns <= worst.duration_ns:
+                    return True
+            (blob,) = conn.execute("SELECT body FROM traces WHERE id = ?", (row_id,)).fetchone()
+            key = series[sid]
+            try:
+                samples = decode_samples(
+                    blob, minute, key.service, key.instance, key.name, key.status
+                )
+            except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
+                raise StoreError(
+                    f"SQLite store {self.path}: damaged trace sample: {type(exc).__name__}: {exc}"
+                ) from exc
+            found.extend(s for s in samples if since_ns <= s.started_ns < until_ns)
+        return False
 
     def read_drops(self, since_s: float, until_s: float) -> dict[str, int]:
         conn = self._read("read drop counts")
