@@ -16,12 +16,12 @@ clamped because time went backwards) has its own counter.
 from __future__ import annotations
 
 import math
-from itertools import accumulate
 import struct
 import sys
 import zlib
 from array import array
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 
 __all__ = ["GAMMA", "MULTIPLIER", "RELATIVE_ACCURACY", "Sketch", "bucket_key"]
 
