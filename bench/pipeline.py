@@ -144,7 +144,7 @@ def run(quick: bool) -> Outcome:
     t0 = time.perf_counter()
     records = build_records(n)
     build_s = time.perf_counter() - t0
-    flows = sum(1 for r in records if r.kind == "flow")
+    flows = sum(1 for r in records if (r[0] if isinstance(r, tuple) else r).kind == "flow")
     runs = []
     with tempfile.TemporaryDirectory(prefix="botpulse-bench-") as tmp:
         for rep in range(1 if quick else 3):

@@ -160,8 +160,10 @@ class Aggregator:
 
     # -- input -------------------------------------------------------------------
 
-    def add_records(self, records: Iterable[Timer], offset_ns: int) -> int:
+    def add_records(self, records: Iterable[Any], offset_ns: int) -> int:
         """Aggregate finished timers; ``offset_ns`` maps their monotonic times to wall time.
+
+        A record is a :class:`Timer`, or ``(timer, exc_type)`` for one that failed.
 
         Returns how many records were added.
         """
@@ -172,12 +174,16 @@ class Aggregator:
         ceil = math.ceil
         mult = MULTIPLIER
         added = 0
-        for rec in records:
+        for item in records:
+            if type(item) is tuple:  # (timer, exc_type): it ended with an exception
+                rec, exc = item
+                status = _status_of(exc)[0]
+            else:
+                rec = item
+                status = "ok"
             name = rec.name
             kind = rec.kind
             t0 = rec._t0
-            exc = getattr(rec, "_exc", None)
-            status = "ok" if exc is None else _status_of(exc)[0]
             duration = rec._t1 - t0
             duration = max(duration, 0)  # time can go backwards: clamp
             wall = t0 + offset_ns
@@ -229,7 +235,7 @@ class Aggregator:
                 raise TypeError(f"operation {op.name!r}: started_ns and duration_ns must be int")
             if op.duration_ns < 0:
                 raise ValueError(f"operation {op.name!r} has negative duration {op.duration_ns}")
-        return self.add_records([_Imported(op) for op in ops], 0)
+        return self.add_records([(_Imported(op), (op.status, op.error)) for op in ops], 0)
 
     def note_drops(self, reason: str, count: int, wall_ns: int) -> None:
         """Count ``count`` events lost for ``reason`` in the minute containing ``wall_ns``."""

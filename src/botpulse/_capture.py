@@ -3,7 +3,8 @@
 Everything on this page runs inside the bot, so it only reads the clock, sets a few
 slots and appends the timer itself to the bounded buffer: the finished
 :class:`Timer` *is* the event record (``name``, ``kind``, ``attrs``, ``_t0``, ``_t1``,
-``_exc``, ``_flow``, ``_depth``). Turning it into a status, sanitising names and
+``_flow``, ``_depth``); one that ended with an exception is queued as the pair
+``(timer, exc_type)``. Turning it into a status, sanitising names and
 attributes, aggregating, sampling and I/O all happen later in the pipeline thread.
 Nothing here raises into the bot: internal failures go to
 :func:`botpulse._diagnostics.internal_error`.
@@ -158,8 +159,12 @@ class Timer:
 
     def _live_exit(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
         self._t1 = _now()
-        if exc_type is not None:  # unset means "no exception" (read with getattr)
+        record: Any = self
+        if exc_type is not None:
+            # Unset means "no exception"; a failure is queued as (timer, exc_type) so
+            # the pipeline never has to probe an unset slot (which costs an exception).
             self._exc = exc_type
+            record = (self, exc_type)
         try:
             flow = self._flow
         except AttributeError:  # entered before init(): nothing to record
@@ -169,7 +174,7 @@ class Timer:
                 _reset(self._token)
                 flow._add_child(self)
             if len(_events) < _capacity:
-                _append(self)
+                _append(record)
             else:
                 _count_drop()
         except Exception as err:  # noqa: BLE001 - never raise into the bot
@@ -300,8 +305,10 @@ class Flow(Timer):
 
     def _live_exit(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
         self._t1 = _now()
+        record: Any = self
         if exc_type is not None:
             self._exc = exc_type
+            record = (self, exc_type)
         try:
             token = self._token
         except AttributeError:  # entered before init(): nothing to record
@@ -309,7 +316,7 @@ class Flow(Timer):
         try:
             _reset(token)
             if len(_events) < _capacity:
-                _append(self)
+                _append(record)
             else:
                 _count_drop()
             outer = self._outer

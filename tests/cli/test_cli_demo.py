@@ -164,7 +164,6 @@ def test_progress_bar_draws_fractions_and_ignores_odd_values() -> None:
 
 
 def test_real_demo_runs_and_reports(invoke: Invoke, tmp_path: Path) -> None:
-    pytest.importorskip("botpulse.demo.runner", reason="botpulse.demo is not there yet")
     url = f"sqlite:///{tmp_path / 'real-demo.db'}"
     result = invoke("demo", "--seconds", "2", "--seed", "1", "--store", url, "--format", "json")
     assert result.exit_code == 0, result.stderr
