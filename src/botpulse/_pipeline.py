@@ -29,6 +29,8 @@ __all__ = ["Backoff", "Pipeline", "Stats"]
 _RETENTION_EVERY_S = 600.0
 _DRAIN_CHUNK = 50_000
 _LOSS_QUIET_S = 1.0
+_BUSY_DRAIN = 500  # events per drain above which the next drain comes sooner
+_MIN_DRAIN_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +150,15 @@ class Pipeline:
             internal_error("pipeline", exc)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.drain_interval):
+        wait = self.drain_interval
+        while not self._stop.wait(wait):
             try:
-                self.drain()
+                drained = self.drain()
+                # Busy bot: drain sooner, so records die young (before the cyclic GC
+                # promotes them) and bursts do not fill the buffer. Idle: wake rarely.
+                wait = self.drain_interval
+                if drained > _BUSY_DRAIN:
+                    wait = max(_MIN_DRAIN_S, wait * _BUSY_DRAIN / drained)
                 now = time.monotonic()
                 if now >= self._next_flush and now >= self._retry_at:
                     self.flush(final=False)
