@@ -365,6 +365,24 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:  # pragma: no cover - _open maps these already
             raise _classify(exc, action, str(self.path)) from exc
 
+    def _rollup_rows(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
+    ) -> list[tuple[SeriesKey, int, int, int, int, int, bytes]]:
+        """``(key, start, count, sum_ns, min_ns, max_ns, sketch blob)`` of selected rows."""
+        conn = self._read("read rollups")
+        try:
+            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
+            if not series:
+                return []
+            rows = conn.execute(
+                "SELECT series_id, start, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
+                "WHERE resolution = ? AND start >= ? AND start < ? ORDER BY start",
+                (resolution, int(start_s), int(end_s)),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read rollups", str(self.path)) from exc
+        return [(series[row[0]], *row[1:]) for row in rows if row[0] in series]
+
     def _fold_rollups(
         self,
         resolution: int,
@@ -375,23 +393,10 @@ class SQLiteStore(Store):
     ) -> None:
         # The same as the generic fold, but sketches are decoded straight into the
         # accumulator (Sketch.merge_bytes): a 30-day report folds ~10k rows.
-        conn = self._read("read rollups")
         try:
-            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
-            if not series:
-                return
-            rows = conn.execute(
-                "SELECT start, series_id, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
-                "WHERE resolution = ? AND start >= ? AND start < ?",
-                (resolution, int(start_s), int(end_s)),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise _classify(exc, "read rollups", str(self.path)) from exc
-        try:
-            for start, sid, count, sum_ns, min_ns, max_ns, blob in rows:
-                key = series.get(sid)
-                if key is None:
-                    continue
+            for key, start, count, sum_ns, min_ns, max_ns, blob in self._rollup_rows(
+                resolution, start_s, end_s, selector
+            ):
                 group = (key.service, key.name, key.kind, key.status)
                 have = into.get(group)
                 if have is None:
@@ -411,22 +416,9 @@ class SQLiteStore(Store):
     def read_rollups(
         self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
     ) -> Iterator[Rollup]:
-        conn = self._read("read rollups")
-        try:
-            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
-            if not series:
-                return
-            rows = conn.execute(
-                "SELECT start, series_id, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
-                "WHERE resolution = ? AND start >= ? AND start < ? ORDER BY start",
-                (resolution, int(start_s), int(end_s)),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise _classify(exc, "read rollups", str(self.path)) from exc
-        for start, sid, count, sum_ns, min_ns, max_ns, blob in rows:
-            key = series.get(sid)
-            if key is None:
-                continue
+        for key, start, count, sum_ns, min_ns, max_ns, blob in self._rollup_rows(
+            resolution, start_s, end_s, selector
+        ):
             try:
                 sketch = Sketch.from_bytes(blob)
             except ValueError as exc:
