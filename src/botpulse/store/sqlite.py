@@ -53,6 +53,7 @@ _TRANSIENT = (
     "no such table",
 )
 _WRITER_BUSY_MS = 250
+_CONTENDED_BUSY_MS = 2000
 _READER_BUSY_MS = 5000
 
 
@@ -122,6 +123,7 @@ class SQLiteStore(Store):
         self._writer_lock = threading.Lock()
         self._local = threading.local()
         self._series_ids: dict[SeriesKey, int] = {}
+        self._contended = False
         self._pid = os.getpid()
         if not create and not self.path.exists():
             raise StoreError(f"SQLite store {self.path}: no such file")
@@ -233,10 +235,14 @@ class SQLiteStore(Store):
         self._pid = os.getpid()
 
     def close(self) -> None:
-        with self._writer_lock:
-            if self._writer is not None and self._pid == os.getpid():
-                self._writer.close()
-            self._writer = None
+        # Bounded: a writer stuck waiting for a lock must not hang shutdown().
+        if self._writer_lock.acquire(timeout=_CONTENDED_BUSY_MS / 1e3 + 1):
+            try:
+                if self._writer is not None and self._pid == os.getpid():
+                    self._writer.close()
+                self._writer = None
+            finally:
+                self._writer_lock.release()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -274,6 +280,10 @@ class SQLiteStore(Store):
             conn = self._writer_conn()
             new_ids: dict[SeriesKey, int] = {}
             try:
+                # After losing the lock to another writer, wait longer for it this time:
+                # back-to-back transactions of a busy peer leave only short gaps.
+                busy_ms = _CONTENDED_BUSY_MS if self._contended else _WRITER_BUSY_MS
+                conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     rows = [
@@ -314,7 +324,10 @@ class SQLiteStore(Store):
                         conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise _classify(exc, "write", str(self.path)) from exc
+                error = _classify(exc, "write", str(self.path))
+                self._contended = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+                raise error from exc
+            self._contended = False
             self._series_ids.update(new_ids)
 
     def apply_retention(self, now_s: float | None = None) -> int:
