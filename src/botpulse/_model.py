@@ -63,11 +63,15 @@ class Rollup:
 
     def merge(self, other: Rollup) -> None:
         """Fold ``other`` (same series, any bucket) into this rollup."""
-        self.count += other.count
-        self.sum_ns += other.sum_ns
-        self.min_ns = min(self.min_ns, other.min_ns)
-        self.max_ns = max(self.max_ns, other.max_ns)
+        self.merge_totals(other.count, other.sum_ns, other.min_ns, other.max_ns)
         self.sketch.merge(other.sketch)
+
+    def merge_totals(self, count: int, sum_ns: int, min_ns: int, max_ns: int) -> None:
+        """Fold another rollup's count, sum, min and max (its sketch is merged separately)."""
+        self.count += count
+        self.sum_ns += sum_ns
+        self.min_ns = min(self.min_ns, min_ns)
+        self.max_ns = max(self.max_ns, max_ns)
 
     def copy(self) -> Rollup:
         """An independent copy (the sketch is copied too)."""

@@ -419,10 +419,7 @@ class SQLiteStore(Store):
                     )
                 else:
                     have.sketch.merge_bytes(blob)
-                    have.count += count
-                    have.sum_ns += sum_ns
-                    have.min_ns = min(have.min_ns, min_ns)
-                    have.max_ns = max(have.max_ns, max_ns)
+                    have.merge_totals(count, sum_ns, min_ns, max_ns)
         except ValueError as exc:
             raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
 
