@@ -20,11 +20,13 @@ def test_all_is_pinned_and_sorted() -> None:
         "__version__",
         "checkpoint",
         "current_flow",
+        "fail",
         "flow",
         "init",
         "measure",
         "shutdown",
         "stats",
+        "tag",
     ]
     assert botpulse.__all__ == sorted(botpulse.__all__, key=lambda n: (n[0].islower(), n))
 

@@ -19,7 +19,7 @@ slowest flows as waterfalls.
 
 from __future__ import annotations
 
-from ._capture import Flow, Timer, checkpoint, current_flow
+from ._capture import Flow, Timer, checkpoint, current_flow, fail, tag
 from ._capture import Flow as flow  # noqa: N813 - the public verbs are the classes
 from ._capture import Timer as measure  # noqa: N813
 from ._clock import Clock, ManualClock, SystemClock
@@ -42,9 +42,11 @@ __all__ = [
     "__version__",
     "checkpoint",
     "current_flow",
+    "fail",
     "flow",
     "init",
     "measure",
     "shutdown",
     "stats",
+    "tag",
 ]

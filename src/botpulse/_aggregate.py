@@ -30,12 +30,13 @@ from ._model import (
     Checkpoint,
     Child,
     DropCount,
+    Finding,
     Operation,
     Rollup,
     SeriesKey,
     TraceSample,
 )
-from ._sanitize import MAX_KIND_CHARS, MAX_NAME_CHARS, clean_attrs, clean_text
+from ._sanitize import MAX_KIND_CHARS, MAX_NAME_CHARS, clean_attrs, clean_json, clean_text
 from ._sketch import MULTIPLIER, Sketch
 
 __all__ = ["Aggregator", "SamplingPolicy"]
@@ -115,6 +116,7 @@ class Aggregator:
         self._rollups: dict[tuple[int, str, str, str], list[Any]] = {}
         self._slots: dict[tuple[int, str], _Slot] = {}
         self._drops: dict[tuple[int, str], int] = {}
+        self._findings: dict[tuple[str, str, str, str], Finding] = {}
         self._names: dict[Any, str] = {}
         self._known_names: set[str] = set()
         self._kinds: dict[Any, str] = {}
@@ -236,6 +238,34 @@ class Aggregator:
             if op.duration_ns < 0:
                 raise ValueError(f"operation {op.name!r} has negative duration {op.duration_ns}")
         return self.add_records([(_Imported(op), (op.status, op.error)) for op in ops], 0)
+
+    def add_findings(self, findings: Iterable[Finding], now_ns: int) -> int:
+        """Clean and merge findings (from detectors or :func:`report_finding`); return how many."""
+        added = 0
+        for raw in findings:
+            seen = raw.last_seen_ns or now_ns
+            finding = Finding(
+                type=clean_text(raw.type, MAX_KIND_CHARS) or "finding",
+                subject=clean_text(raw.subject, MAX_NAME_CHARS * 5),
+                flow=clean_text(raw.flow, MAX_NAME_CHARS) if raw.flow else "",
+                service=self.service,
+                instance=self.instance,
+                count=max(0, int(raw.count)),
+                total_ns=max(0, int(raw.total_ns)),
+                max_ns=max(0, int(raw.max_ns)),
+                first_seen_ns=raw.first_seen_ns or seen,
+                last_seen_ns=seen,
+                source=None if raw.source is None else clean_text(raw.source, MAX_NAME_CHARS * 2),
+                example=clean_json(raw.example) if raw.example else {},
+                details=clean_json(raw.details) if raw.details else {},
+            )
+            have = self._findings.get(finding.key)
+            if have is None:
+                self._findings[finding.key] = finding
+            else:
+                have.merge(finding)
+            added += 1
+        return added
 
     def note_drops(self, reason: str, count: int, wall_ns: int) -> None:
         """Count ``count`` events lost for ``reason`` in the minute containing ``wall_ns``."""
@@ -375,7 +405,7 @@ class Aggregator:
             DropCount(service, instance, minute * MINUTE, reason, count)
             for (minute, reason), count in self._drops.items()
         ]
-        batch = Batch(rollups, traces, drops)
+        batch = Batch(rollups, traces, drops, list(self._findings.values()))
         self._batched_minute = open_minute
         return batch
 
@@ -383,6 +413,7 @@ class Aggregator:
         """Forget what the last :meth:`batch` returned: the store has it now."""
         self._rollups = {}
         self._drops = {}
+        self._findings = {}
         open_minute = self._batched_minute
         if open_minute is None:
             self._slots = {}

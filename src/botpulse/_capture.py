@@ -32,6 +32,7 @@ from ._buffer import EventBuffer
 from ._diagnostics import internal_error
 
 __all__ = [
+    "GAUGE_SCALE",
     "MAX_CHECKPOINTS",
     "MAX_CHILDREN",
     "Flow",
@@ -40,7 +41,12 @@ __all__ = [
     "checkpoint",
     "current_flow",
     "deactivate",
+    "fail",
+    "gauge",
+    "now_ns",
     "outcome",
+    "record_operation",
+    "tag",
 ]
 
 #: A flow keeps at most this many children and checkpoints for its trace; the rest
@@ -116,7 +122,18 @@ class Timer:
         async def render_profile(user): ...
     """
 
-    __slots__ = ("_attrs", "_depth", "_exc", "_flow", "_t0", "_t1", "_token", "kind", "name")
+    __slots__ = (
+        "_attrs",
+        "_depth",
+        "_exc",
+        "_flow",
+        "_t0",
+        "_t1",
+        "_tags",
+        "_token",
+        "kind",
+        "name",
+    )
     _is_flow = False
     # Slots filled while timing (the record the pipeline reads).
     _t0: int
@@ -126,11 +143,15 @@ class Timer:
     _depth: int
     _token: Token[Timer | None]
 
-    def __init__(self, name: Any, /, kind: str = "op", **attrs: Any) -> None:
+    def __init__(
+        self, name: Any, /, kind: str = "op", *, tags: dict[str, Any] | None = None, **attrs: Any
+    ) -> None:
         self.name = name
         self.kind = kind
         if attrs:  # an empty dict is not kept: one object less to allocate and collect
             self._attrs = attrs
+        if tags:
+            self._tags = tags
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -144,6 +165,27 @@ class Timer:
     def set(self, **attrs: Any) -> None:
         """Add attributes to the operation (kept, bounded, in trace samples)."""
         self.attrs.update(attrs)
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        """The operation's tags: low-cardinality dimensions that split its rollups."""
+        try:
+            return self._tags
+        except AttributeError:
+            self._tags = {}
+            return self._tags
+
+    def tag(self, **tags: Any) -> None:
+        """Add tags (e.g. ``cache="hit"``): each distinct set of values gets its own percentiles.
+
+        Keep values few (a path, an outcome, a shard), never ids: each key keeps at
+        most ``max_tag_values`` values (``init()``), the rest are counted as ``(other)``.
+        """
+        self.tags.update(tags)
+
+    def rename(self, name: Any) -> None:
+        """Give the operation its final name, e.g. once a bot has routed a message to a command."""
+        self.name = name
 
     # The live versions; activate()/deactivate() install these or the no-ops below.
     def _live_enter(self) -> Any:
@@ -173,6 +215,8 @@ class Timer:
             if flow is not None:
                 _reset(self._token)
                 flow._add_child(self)
+                if exc_type is not None:
+                    flow._step_failed = True
             if len(_events) < _capacity:
                 _append(record)
             else:
@@ -204,6 +248,9 @@ class Timer:
         attrs = getattr(self, "_attrs", None)
         if attrs:
             timer._attrs = attrs
+        tags = getattr(self, "_tags", None)
+        if tags:
+            timer._tags = dict(tags)
         return timer
 
     def __call__(self, func: F) -> F:
@@ -218,7 +265,7 @@ class Timer:
 
             return cast(F, async_wrapper)
 
-        if self._is_flow or getattr(self, "_attrs", None):
+        if self._is_flow or getattr(self, "_attrs", None) or getattr(self, "_tags", None):
 
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -259,23 +306,40 @@ class Flow(Timer):
             ...
     """
 
-    __slots__ = ("_outer", "checkpoints", "children", "truncated")
+    __slots__ = ("_failure", "_outer", "_step_failed", "checkpoints", "children", "truncated")
     _is_flow = True
 
-    def __init__(self, name: Any, /, **attrs: Any) -> None:
+    def __init__(self, name: Any, /, *, tags: dict[str, Any] | None = None, **attrs: Any) -> None:
         self.name = name
         self.kind = "flow"
         if attrs:
             self._attrs = attrs
+        if tags:
+            self._tags = tags
         self._init_tree()
 
     def _init_tree(self) -> None:
         self._flow = self
         self._depth = 0
         self._outer: Timer | None = None
+        self._failure: Any = None
+        self._step_failed = False
         self.checkpoints: list[tuple[Any, int]] = []
         self.children: list[Timer] = []
         self.truncated = 0
+
+    def fail(self, reason: Any = "failed") -> None:
+        """Mark the flow failed without raising (a handled error); ``reason`` is its error type.
+
+        Example::
+
+            try:
+                await db.save(result)
+            except asyncpg.PostgresError as exc:
+                botpulse.fail(type(exc).__name__)   # counted in errors, sampled as a failure
+                await message.answer("Try again later")
+        """
+        self._failure = reason if reason is not None else "failed"
 
     def checkpoint(self, name: Any, **attrs: Any) -> None:
         """Mark a point in the flow (e.g. ``"guard_checks"``) at the current offset.
@@ -309,6 +373,9 @@ class Flow(Timer):
         if exc_type is not None:
             self._exc = exc_type
             record = (self, exc_type)
+        elif self._failure is not None:
+            self._exc = ("error", self._failure)
+            record = (self, self._exc)
         try:
             token = self._token
         except AttributeError:  # entered before init(): nothing to record
@@ -339,6 +406,9 @@ class Flow(Timer):
         attrs = getattr(self, "_attrs", None)
         if attrs:
             flow._attrs = dict(attrs)
+        tags = getattr(self, "_tags", None)
+        if tags:
+            flow._tags = dict(tags)
         flow._init_tree()
         return flow
 
@@ -367,6 +437,31 @@ def current_flow() -> Flow | None:
     return None if current is None else current._flow
 
 
+def tag(**tags: Any) -> None:
+    """Tag the current flow (e.g. ``botpulse.tag(cache="hit")``); does nothing outside a flow.
+
+    Tags split the flow's rollups, so ``botpulse report --by cache`` shows percentiles
+    per value. Use a few values per key (paths, outcomes), never ids.
+    """
+    current = _current_get()
+    if current is not None and current._flow is not None:
+        try:
+            current._flow.tags.update(tags)
+        except Exception as err:  # noqa: BLE001
+            _hot_path_error(err)
+
+
+def fail(reason: Any = "failed") -> None:
+    """Mark the current flow failed without raising; does nothing outside a flow.
+
+    For handlers that catch their own exceptions: the flow counts as an error, with
+    ``reason`` (e.g. the exception's type name) as its error type.
+    """
+    current = _current_get()
+    if current is not None and current._flow is not None:
+        current._flow.fail(reason)
+
+
 def checkpoint(name: Any, **attrs: Any) -> None:
     """Mark a checkpoint in the current flow; does nothing outside a flow.
 
@@ -375,6 +470,88 @@ def checkpoint(name: Any, **attrs: Any) -> None:
     current = _current_get()
     if current is not None and current._flow is not None:
         current._flow.checkpoint(name, **attrs)
+
+
+#: Gauge values are stored in the duration columns multiplied by this, so a report's
+#: ``*_ms`` figures of a gauge read as the value itself (``loop.lag_ms`` 2.5 → 2.5).
+GAUGE_SCALE = 1_000_000
+
+
+def now_ns() -> int:
+    """The clock botpulse times with (monotonic ns; an injected clock in tests)."""
+    return _now()
+
+
+def record_operation(
+    name: Any,
+    kind: str,
+    start_ns: int,
+    end_ns: int,
+    error: type[BaseException] | str | None = None,
+    attrs: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+) -> None:
+    """Record an operation that was timed elsewhere (a driver's hook, a framework callback).
+
+    ``start_ns``/``end_ns`` come from :func:`now_ns`. ``error`` is the exception type
+    (or its name) when it failed. The operation joins the current flow like ``measure``.
+    For integrations; never raises.
+    """
+    if _capacity == 0:  # not initialised
+        return
+    try:
+        timer: Timer = _new(Timer)
+        timer.name = name
+        timer.kind = kind
+        if attrs:
+            timer._attrs = attrs
+        if tags:
+            timer._tags = tags
+        timer._t0 = start_ns
+        timer._t1 = end_ns
+        record: Any = timer
+        if error is not None:
+            exc: Any = error if isinstance(error, type) else ("error", str(error))
+            timer._exc = exc
+            record = (timer, exc)
+        parent = _current_get()
+        flow = None if parent is None else parent._flow
+        timer._flow = flow
+        if flow is not None and parent is not None:
+            timer._depth = parent._depth + 1
+            flow._add_child(timer)
+            if error is not None:
+                flow._step_failed = True
+        if len(_events) < _capacity:
+            _append(record)
+        else:
+            _count_drop()
+    except Exception as err:  # noqa: BLE001
+        _hot_path_error(err)
+
+
+def gauge(name: Any, value: float) -> None:
+    """Record one sample of a gauge (RSS, loop lag, pool in use, ...), rolled up per minute.
+
+    Never raises; non-finite or negative values are recorded as 0.
+    """
+    try:
+        if _capacity == 0:
+            return
+        scaled = int(value * GAUGE_SCALE) if value == value and 0 < value < 1e12 else 0  # noqa: PLR0124
+        timer: Timer = _new(Timer)
+        timer.name = name
+        timer.kind = "gauge"
+        timer._flow = None
+        t0 = _now()
+        timer._t0 = t0
+        timer._t1 = t0 + scaled
+        if len(_events) < _capacity:
+            _append(timer)
+        else:
+            _count_drop()
+    except Exception as err:  # noqa: BLE001
+        _hot_path_error(err)
 
 
 def _install(enter_exit: tuple[tuple[type[Timer], str, Callable[..., Any]], ...]) -> None:

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _capture, _diagnostics
+from . import _capture, _diagnostics, _findings
 from ._aggregate import Aggregator, SamplingPolicy
 from ._buffer import EventBuffer
 from ._clock import Clock, SystemClock
@@ -239,7 +239,10 @@ def _start(
 ) -> _Running:
     buffer = EventBuffer(buffer_size)
     aggregator = Aggregator(service, instance, max_names=max_names, sampling=sampling)
-    pipeline = Pipeline(buffer, aggregator, store, clock, flush_interval=flush_interval)
+    findings = _findings.FindingQueue()
+    pipeline = Pipeline(
+        buffer, aggregator, store, clock, flush_interval=flush_interval, findings=findings
+    )
     running = _Running(
         store,
         owns_store,
@@ -256,6 +259,7 @@ def _start(
     )
     pipeline.start()
     _capture.activate(clock.perf_counter_ns, buffer)
+    _findings.activate(findings)
     return running
 
 
@@ -277,6 +281,7 @@ def shutdown(timeout: float = 5.0) -> Stats | None:
         if running is None:
             return None
         _capture.deactivate()
+        _findings.deactivate()
         _running = None
         running.pipeline.stop(timeout)
         final = running.pipeline.stats()
@@ -309,6 +314,7 @@ def _after_fork_in_child() -> None:
     if running is None:
         return
     _capture.deactivate()
+    _findings.deactivate()
     try:
         running.store.after_fork()
         # Two processes never share an instance name: the child's carries its pid.

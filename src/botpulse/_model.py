@@ -23,6 +23,7 @@ __all__ = [
     "Checkpoint",
     "Child",
     "DropCount",
+    "Finding",
     "Operation",
     "Rollup",
     "SeriesKey",
@@ -140,14 +141,15 @@ class DropCount:
 
 @dataclass(slots=True)
 class Batch:
-    """One unit of writing: minute rollups, trace samples and drop counts."""
+    """One unit of writing: minute rollups, trace samples, drop counts and findings."""
 
     rollups: list[Rollup] = field(default_factory=list)
     traces: list[TraceSample] = field(default_factory=list)
     drops: list[DropCount] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.rollups or self.traces or self.drops)
+        return bool(self.rollups or self.traces or self.drops or self.findings)
 
     @property
     def event_count(self) -> int:
@@ -173,3 +175,56 @@ class Operation:
     attrs: dict[str, Any] = field(default_factory=dict)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     children: list[Child] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Finding:
+    """What a detector concluded: a problem at one place, with counts and an example.
+
+    ``type`` names the detector (``n_plus_one``, ``slow_query``, ``cache_candidate``,
+    ``blocking_call``, ``pool_saturation``, ``sync_on_loop``, ``interaction_deadline``,
+    ...); ``subject`` is what it is about (a SQL fingerprint, an operation name, a
+    ``file:line``); ``flow`` the flow it happened in (``""`` if none). Findings with the
+    same ``(service, type, flow, subject)`` merge: counts and times add up, first and
+    last seen widen, the newest example and details win. ``total_ns`` is the time
+    involved, which ``botpulse audit`` ranks by. ``example`` and ``details`` are small
+    JSON-safe dicts (an example trace reference, a stack, thresholds, advice inputs).
+    """
+
+    type: str
+    subject: str
+    flow: str = ""
+    service: str = ""
+    instance: str = ""
+    count: int = 1
+    total_ns: int = 0
+    max_ns: int = 0
+    first_seen_ns: int = 0
+    last_seen_ns: int = 0
+    source: str | None = None
+    example: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What identifies a finding: ``(service, type, flow, subject)``."""
+        return (self.service, self.type, self.flow, self.subject)
+
+    def merge(self, other: Finding) -> None:
+        """Fold ``other`` (same key) into this finding."""
+        self.count += other.count
+        self.total_ns += other.total_ns
+        self.max_ns = max(self.max_ns, other.max_ns)
+        first = other.first_seen_ns
+        if first and (not self.first_seen_ns or first < self.first_seen_ns):
+            self.first_seen_ns = first
+        if other.last_seen_ns >= self.last_seen_ns:
+            self.last_seen_ns = other.last_seen_ns
+            if other.example:
+                self.example = other.example
+            if other.details:
+                self.details = other.details
+            if other.source:
+                self.source = other.source
+        elif not self.source:
+            self.source = other.source

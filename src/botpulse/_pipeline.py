@@ -21,6 +21,7 @@ from ._aggregate import Aggregator
 from ._buffer import EventBuffer
 from ._clock import Clock
 from ._diagnostics import internal_error, logger
+from ._findings import FindingQueue
 from .errors import StoreError
 from .store.base import Store
 
@@ -89,8 +90,10 @@ class Pipeline:
         *,
         flush_interval: float = 1.0,
         backoff: Backoff | None = None,
+        findings: FindingQueue | None = None,
     ) -> None:
         self.buffer = buffer
+        self.findings = findings if findings is not None else FindingQueue()
         self.aggregator = aggregator
         self.store = store
         self.clock = clock
@@ -221,6 +224,8 @@ class Pipeline:
         """Write what is pending to the store; return True on success (or nothing to do)."""
         with self._lock:
             aggregator = self.aggregator
+            if len(self.findings):
+                aggregator.add_findings(self.findings.drain(), self.clock.time_ns())
             before = aggregator.pending_events
             batch = aggregator.batch(None if final else self.clock.time_ns())
             if not batch:

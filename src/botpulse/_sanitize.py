@@ -17,6 +17,7 @@ __all__ = [
     "MAX_KIND_CHARS",
     "MAX_NAME_CHARS",
     "clean_attrs",
+    "clean_json",
     "clean_text",
     "safe_repr",
 ]
@@ -86,3 +87,24 @@ def clean_attrs(attrs: Any) -> dict[str, Any]:
     if len(items) > MAX_ATTRS:
         out["attrs_truncated"] = len(items) - MAX_ATTRS
     return out
+
+
+def clean_json(value: Any, depth: int = 4) -> Any:
+    """A JSON-safe, bounded copy of nested dicts and lists (findings' examples and details).
+
+    Dicts keep at most ``MAX_ATTRS`` keys (credential-like keys masked), lists at most
+    64 items, strings ``MAX_ATTR_CHARS``; deeper nesting than ``depth`` becomes text.
+    """
+    if isinstance(value, dict):
+        if depth <= 0:
+            return clean_text(value, MAX_ATTR_CHARS)
+        out: dict[str, Any] = {}
+        for key, item in list(value.items())[:MAX_ATTRS]:
+            name = clean_text(key, MAX_ATTR_KEY_CHARS)
+            out[name] = _MASK if _SECRET_KEY.search(name) else clean_json(item, depth - 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        if depth <= 0:
+            return clean_text(value, MAX_ATTR_CHARS)
+        return [clean_json(item, depth - 1) for item in list(value)[:64]]
+    return _clean_value(value)

@@ -246,3 +246,55 @@ def test_slowest_and_recent_traces_across_many_minutes(store: Store) -> None:
         assert [t.started_ns for t in got] == [t.started_ns for t in expected]
     only_b = store.read_traces(*window, SeriesFilter(name="b"), limit=3)
     assert {t.name for t in only_b} == {"b"}
+
+
+class TestFindings:
+    def _finding(self, at_s: float, **kw):  # type: ignore[no-untyped-def]
+        from botpulse._model import Finding
+
+        fields = {
+            "type": "n_plus_one",
+            "subject": "SELECT * FROM t WHERE id = ?",
+            "flow": "stats",
+            "service": "bot",
+            "instance": "a",
+            "count": 1,
+            "total_ns": 30 * MS,
+            "max_ns": 30 * MS,
+            "first_seen_ns": int(at_s * NS),
+            "last_seen_ns": int(at_s * NS),
+        }
+        fields.update(kw)
+        return Finding(**fields)
+
+    def test_findings_merge_across_writes_hours_and_instances(self, store: Store) -> None:
+        store.write(Batch(findings=[self._finding(DAY0 + 10, source="bot.py:3")]))
+        store.write(Batch(findings=[self._finding(DAY0 + 20, details={"n": 2})]))
+        store.write(Batch(findings=[self._finding(DAY0 + HOUR + 5, instance="b")]))
+        store.write(Batch(findings=[self._finding(DAY0 + 30, type="slow_query")]))
+        found = store.read_findings(DAY0, DAY0 + DAY)
+        assert [(f.type, f.count) for f in found] == [("n_plus_one", 3), ("slow_query", 1)]
+        merged = found[0]
+        assert merged.total_ns == 90 * MS
+        assert merged.first_seen_ns == (DAY0 + 10) * NS
+        assert merged.last_seen_ns == (DAY0 + HOUR + 5) * NS
+        assert merged.instance == "*"
+        assert merged.source == "bot.py:3"
+        assert merged.details == {"n": 2}
+
+    def test_findings_window_and_filters(self, store: Store) -> None:
+        store.write(Batch(findings=[self._finding(DAY0 + 10)]))
+        store.write(Batch(findings=[self._finding(DAY0 + 3 * HOUR, type="slow_query")]))
+        assert [f.type for f in store.read_findings(DAY0 + HOUR, DAY0 + DAY)] == ["slow_query"]
+        assert [f.type for f in store.read_findings(DAY0, DAY0 + DAY, type="n_plus_one")] == [
+            "n_plus_one"
+        ]
+        assert store.read_findings(DAY0, DAY0 + DAY, service="other") == []
+        assert store.read_findings(DAY0, DAY0 + 5) != []
+
+    def test_findings_age_out_with_rollups(self, store: Store) -> None:
+        store.write(Batch(findings=[self._finding(DAY0 + 10)]))
+        store.apply_retention(DAY0 + 89 * DAY)
+        assert len(store.read_findings(DAY0, DAY0 + DAY)) == 1
+        store.apply_retention(DAY0 + 91 * DAY)
+        assert store.read_findings(DAY0, DAY0 + DAY) == []

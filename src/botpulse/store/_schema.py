@@ -54,6 +54,26 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (start, service, instance, reason)
     ) WITHOUT ROWID;
     """,
+    # 1 -> 2: findings (what detectors concluded), per hour bucket and instance.
+    """
+    CREATE TABLE findings (
+        start         INTEGER NOT NULL,      -- hour bucket, epoch seconds
+        service       TEXT NOT NULL,
+        instance      TEXT NOT NULL,
+        type          TEXT NOT NULL,
+        flow          TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        count         INTEGER NOT NULL,
+        total_ns      INTEGER NOT NULL,
+        max_ns        INTEGER NOT NULL,
+        first_seen_ns INTEGER NOT NULL,
+        last_seen_ns  INTEGER NOT NULL,
+        source        TEXT,
+        example       TEXT NOT NULL,         -- JSON
+        details       TEXT NOT NULL,         -- JSON
+        PRIMARY KEY (start, service, instance, type, flow, subject)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

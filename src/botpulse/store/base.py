@@ -29,6 +29,7 @@ from .._model import (
     MINUTE,
     RESOLUTIONS,
     Batch,
+    Finding,
     Operation,
     Rollup,
     SeriesKey,
@@ -37,6 +38,7 @@ from .._model import (
 
 __all__ = [
     "Retention",
+    "merge_findings",
     "SeriesFilter",
     "Store",
     "Summary",
@@ -274,6 +276,22 @@ class Store(ABC):
     def series(self) -> list[SeriesKey]:
         """Every series the store has ever seen."""
 
+    @abstractmethod
+    def read_findings(
+        self,
+        since_s: float,
+        until_s: float,
+        *,
+        type: str | None = None,  # noqa: A002 - the finding's type
+        service: str | None = None,
+        instance: str | None = None,
+    ) -> list[Finding]:
+        """Findings seen in the window (hour granularity), merged across hours and instances.
+
+        One entry per ``(service, type, flow, subject)``, most total time first; a merged
+        entry's ``instance`` is the instance name when only one reported it, else ``"*"``.
+        """
+
     def summarize(
         self,
         since: datetime | float,
@@ -336,3 +354,17 @@ class Store(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Merge stored finding rows per ``(service, type, flow, subject)``, most total time first."""
+    merged: dict[tuple[str, str, str, str], Finding] = {}
+    for finding in findings:
+        have = merged.get(finding.key)
+        if have is None:
+            merged[finding.key] = finding
+        else:
+            if have.instance != finding.instance:
+                have.instance = "*"
+            have.merge(finding)
+    return sorted(merged.values(), key=lambda f: (-f.total_ns, -f.count, f.type, f.subject))

@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from .._model import DAY, Batch, Rollup, SeriesKey, TraceSample
-from .base import Retention, SeriesFilter, Store, expand_resolutions
+from .._model import DAY, HOUR, Batch, Finding, Rollup, SeriesKey, TraceSample
+from .base import Retention, SeriesFilter, Store, expand_resolutions, merge_findings
 
 __all__ = ["MemoryStore"]
 
@@ -32,6 +32,8 @@ class MemoryStore(Store):
         self._rollups: dict[tuple[int, int, SeriesKey], Rollup] = {}
         self._traces: list[TraceSample] = []
         self._drops: dict[tuple[int, str, str, str], int] = {}
+        # (hour start, service, instance, type, flow, subject) -> finding
+        self._findings: dict[tuple[int, str, str, str, str, str], Finding] = {}
         self.closed = False
 
     def describe(self) -> str:
@@ -51,6 +53,14 @@ class MemoryStore(Store):
             for d in batch.drops:
                 dkey = (d.start, d.service, d.instance, d.reason)
                 self._drops[dkey] = self._drops.get(dkey, 0) + d.count
+            for f in batch.findings:
+                hour = f.last_seen_ns // 1_000_000_000 // HOUR * HOUR
+                fkey = (hour, f.service, f.instance, f.type, f.flow, f.subject)
+                found = self._findings.get(fkey)
+                if found is None:
+                    self._findings[fkey] = copy.deepcopy(f)
+                else:
+                    found.merge(copy.deepcopy(f))
 
     def apply_retention(self, now_s: float | None = None) -> int:
         now = time.time() if now_s is None else now_s
@@ -64,7 +74,14 @@ class MemoryStore(Store):
             self._traces = [t for t in self._traces if t.started_ns >= trace_horizon_ns]
             drop_horizon = now - retention.rollups_days * DAY
             self._drops = {k: v for k, v in self._drops.items() if k[0] >= drop_horizon}
-            return before - (len(self._rollups) + len(self._traces) + len(self._drops))
+            findings_before = len(self._findings)
+            self._findings = {k: v for k, v in self._findings.items() if k[0] >= drop_horizon}
+            return (
+                before
+                - (len(self._rollups) + len(self._traces) + len(self._drops))
+                + findings_before
+                - len(self._findings)
+            )
 
     def read_rollups(
         self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
@@ -108,6 +125,27 @@ class MemoryStore(Store):
                 if since_s - 60 < start < until_s:
                     out[reason] = out.get(reason, 0) + count
         return out
+
+    def read_findings(
+        self,
+        since_s: float,
+        until_s: float,
+        *,
+        type: str | None = None,  # noqa: A002
+        service: str | None = None,
+        instance: str | None = None,
+    ) -> list[Finding]:
+        lo = since_s // HOUR * HOUR
+        with self._lock:
+            rows = [
+                copy.deepcopy(f)
+                for (hour, f_service, f_instance, f_type, *_rest), f in self._findings.items()
+                if lo <= hour < until_s
+                and (type is None or f_type == type)
+                and (service is None or f_service == service)
+                and (instance is None or f_instance == instance)
+            ]
+        return merge_findings(rows)
 
     def series(self) -> list[SeriesKey]:
         with self._lock:

@@ -10,6 +10,7 @@ write the same buckets and every count still adds up.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -18,13 +19,14 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from .._model import DAY, Batch, Rollup, SeriesKey, TraceSample
+from .._model import DAY, HOUR, Batch, Finding, Rollup, SeriesKey, TraceSample
 from .._sketch import Sketch
 from ..errors import StoreError, StoreUnavailable
 from ._schema import migrate
 from ._trace_codec import decode_samples, encode_samples
-from .base import Retention, SeriesFilter, Store, expand_resolutions
+from .base import Retention, SeriesFilter, Store, expand_resolutions, merge_findings
 
 __all__ = ["SQLiteStore"]
 
@@ -41,6 +43,23 @@ ON CONFLICT (resolution, start, series_id) DO UPDATE SET
 _UPSERT_DROP = """
 INSERT INTO drops (start, service, instance, reason, count) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (start, service, instance, reason) DO UPDATE SET count = count + excluded.count
+"""
+_UPSERT_FINDING = """
+INSERT INTO findings (start, service, instance, type, flow, subject, count, total_ns, max_ns,
+                      first_seen_ns, last_seen_ns, source, example, details)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (start, service, instance, type, flow, subject) DO UPDATE SET
+    count = count + excluded.count,
+    total_ns = total_ns + excluded.total_ns,
+    max_ns = max(max_ns, excluded.max_ns),
+    first_seen_ns = min(first_seen_ns, excluded.first_seen_ns),
+    source = CASE WHEN excluded.last_seen_ns >= last_seen_ns
+                  THEN coalesce(excluded.source, source) ELSE coalesce(source, excluded.source) END,
+    example = CASE WHEN excluded.last_seen_ns >= last_seen_ns AND excluded.example != '{}'
+                   THEN excluded.example ELSE example END,
+    details = CASE WHEN excluded.last_seen_ns >= last_seen_ns AND excluded.details != '{}'
+                   THEN excluded.details ELSE details END,
+    last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
 """
 _TRANSIENT = (
     "locked",
@@ -78,6 +97,28 @@ def _group_traces(traces: list[TraceSample]) -> dict[tuple[SeriesKey, int], list
         minute = t.started_ns // 60_000_000_000 * 60
         groups.setdefault((key, minute), []).append(t)
     return groups
+
+
+def _finding_rows(findings: list[Finding]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            f.last_seen_ns // 1_000_000_000 // HOUR * HOUR,
+            f.service,
+            f.instance,
+            f.type,
+            f.flow,
+            f.subject,
+            f.count,
+            f.total_ns,
+            f.max_ns,
+            f.first_seen_ns,
+            f.last_seen_ns,
+            f.source,
+            json.dumps(f.example, separators=(",", ":"), ensure_ascii=False),
+            json.dumps(f.details, separators=(",", ":"), ensure_ascii=False),
+        )
+        for f in findings
+    ]
 
 
 def _clamp_s(seconds: float) -> float:
@@ -318,6 +359,8 @@ class SQLiteStore(Store):
                         _UPSERT_DROP,
                         [(d.start, d.service, d.instance, d.reason, d.count) for d in batch.drops],
                     )
+                    if batch.findings:
+                        conn.executemany(_UPSERT_FINDING, _finding_rows(batch.findings))
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -352,6 +395,11 @@ class SQLiteStore(Store):
                     deleted += cur.rowcount
                     cur = conn.execute(
                         "DELETE FROM drops WHERE start < ?",
+                        (int(now - retention.rollups_days * DAY),),
+                    )
+                    deleted += cur.rowcount
+                    cur = conn.execute(
+                        "DELETE FROM findings WHERE start < ?",
                         (int(now - retention.rollups_days * DAY),),
                     )
                     deleted += cur.rowcount
@@ -522,6 +570,52 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise _classify(exc, "read drop counts", str(self.path)) from exc
         return {reason: int(total) for reason, total in rows}
+
+    def read_findings(
+        self,
+        since_s: float,
+        until_s: float,
+        *,
+        type: str | None = None,  # noqa: A002
+        service: str | None = None,
+        instance: str | None = None,
+    ) -> list[Finding]:
+        conn = self._read("read findings")
+        sql = (
+            "SELECT service, instance, type, flow, subject, count, total_ns, max_ns, "
+            "first_seen_ns, last_seen_ns, source, example, details FROM findings "
+            "WHERE start >= ? AND start < ?"
+        )
+        args: list[Any] = [int(_clamp_s(since_s) // HOUR * HOUR), math.ceil(_clamp_s(until_s))]
+        for column, value in (("type", type), ("service", service), ("instance", instance)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        try:
+            rows = conn.execute(sql, args).fetchall()
+            found = [
+                Finding(
+                    type=r[2],
+                    subject=r[4],
+                    flow=r[3],
+                    service=r[0],
+                    instance=r[1],
+                    count=r[5],
+                    total_ns=r[6],
+                    max_ns=r[7],
+                    first_seen_ns=r[8],
+                    last_seen_ns=r[9],
+                    source=r[10],
+                    example=json.loads(r[11]),
+                    details=json.loads(r[12]),
+                )
+                for r in rows
+            ]
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read findings", str(self.path)) from exc
+        except ValueError as exc:
+            raise StoreError(f"SQLite store {self.path}: damaged finding: {exc}") from exc
+        return merge_findings(found)
 
     def series(self) -> list[SeriesKey]:
         conn = self._read("read series")
