@@ -21,7 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _detect
 from ._capture import Flow, Timer, outcome
+from ._diagnostics import internal_error
 from ._model import (
     MINUTE,
     OVERFLOW_NAME,
@@ -45,6 +47,7 @@ _NS_PER_MINUTE = 60_000_000_000
 _MAX_KINDS = 64
 _OTHER_KIND = "other"
 _MAX_PENDING_SLOTS = 20_000
+_MAX_NAME_CACHE = 20_000  # raw name -> stored name; cleared when full (raw SQL texts vary)
 
 
 def _status_of(exc: Any) -> tuple[str, str | None]:
@@ -127,20 +130,33 @@ class Aggregator:
 
     # -- names -------------------------------------------------------------------
 
-    def _clean_name(self, raw: Any) -> str:
-        """The stored name for ``raw``: bounded text, or the overflow bucket past the cap."""
+    def _clean_name(self, raw: Any, kind: Any = None) -> str:
+        """The stored name for ``raw``: bounded text, or the overflow bucket past the cap.
+
+        Names of a kind with a registered normalizer (e.g. SQL for ``db``) are normalized.
+        """
         try:
             cached = self._names.get(raw)
         except TypeError:  # unhashable "name"
             cached = None
         if cached is not None:
             return cached
-        name = clean_text(raw, MAX_NAME_CHARS) or "(empty)"
+        text = raw
+        if isinstance(raw, str) and isinstance(kind, str):
+            normalize = _detect.normalizer(kind)
+            if normalize is not None:
+                try:
+                    text = normalize(raw)
+                except Exception as exc:  # noqa: BLE001 - a normalizer bug must not lose data
+                    internal_error("normalizer", exc)
+        name = clean_text(text, MAX_NAME_CHARS) or "(empty)"
         if name not in self._known_names:
             if len(self._known_names) >= self.max_names:
                 return OVERFLOW_NAME
             self._known_names.add(name)
-        if isinstance(raw, str) and len(raw) <= MAX_NAME_CHARS:
+        if isinstance(raw, str) and (len(raw) <= MAX_NAME_CHARS or text is not raw):
+            if len(self._names) >= _MAX_NAME_CACHE:
+                self._names.clear()
             self._names[raw] = name
         return name
 
@@ -193,7 +209,7 @@ class Aggregator:
             try:
                 clean = names[name]
             except (KeyError, TypeError):
-                clean = self._clean_name(name)
+                clean = self._clean_name(name, kind)
             try:
                 kind = kinds[kind]
             except (KeyError, TypeError):
@@ -216,6 +232,8 @@ class Aggregator:
                 acc[5] += 1
             if rec._flow is rec:
                 self._offer_trace(minute, clean, wall, duration, status, rec)
+                if _detect._detectors:
+                    self._observe(clean, wall, duration, status, rec)
             added += 1
         while len(rollups) > self.max_pending_rollups or len(self._slots) > _MAX_PENDING_SLOTS:
             self._evict_oldest()
@@ -273,6 +291,49 @@ class Aggregator:
             key = (wall_ns // _NS_PER_MINUTE, reason)
             self._drops[key] = self._drops.get(key, 0) + count
 
+    # -- detectors ---------------------------------------------------------------
+
+    def _observe(self, name: str, wall: int, duration: int, status: str, rec: Any) -> None:
+        """Show one finished flow to every registered detector."""
+        try:
+            steps: list[_detect.Step] = []
+            truncated = 0
+            if isinstance(rec, Flow):
+                t0 = rec._t0
+                steps = [
+                    _detect.Step(
+                        self._clean_name(c.name, c.kind),
+                        self._clean_kind(c.kind),
+                        c._t0 - t0,
+                        max(0, c._t1 - c._t0),
+                        _status_of(getattr(c, "_exc", None))[0],
+                        c._depth,
+                        getattr(c, "_attrs", None) or {},
+                    )
+                    for c in list(rec.children)
+                ]
+                steps.sort(key=lambda step: step.start_ns)
+                truncated = rec.truncated
+            record = _detect.FlowRecord(
+                self.service, name, status, wall, duration, steps, truncated
+            )
+        except Exception as exc:  # noqa: BLE001
+            internal_error("detector", exc)
+            return
+        for detector in _detect._detectors:
+            try:
+                detector.observe(record)
+            except Exception as exc:  # noqa: BLE001 - a detector bug is ours, not the bot's
+                internal_error("detector", exc)
+
+    def collect_findings(self, now_ns: int) -> None:
+        """Take what every registered detector concluded into the pending findings."""
+        for detector in _detect._detectors:
+            try:
+                self.add_findings(list(detector.collect(now_ns)), now_ns)
+            except Exception as exc:  # noqa: BLE001
+                internal_error("detector", exc)
+
     # -- traces ------------------------------------------------------------------
 
     def _offer_trace(
@@ -310,7 +371,7 @@ class Aggregator:
             ]
             children = [
                 Child(
-                    self._clean_name(c.name),
+                    self._clean_name(c.name, c.kind),
                     self._clean_kind(c.kind),
                     c.start_ns,
                     max(0, c.duration_ns),
@@ -333,7 +394,7 @@ class Aggregator:
                 c_status, c_error = _status_of(getattr(c, "_exc", None))
                 children.append(
                     Child(
-                        self._clean_name(c.name),
+                        self._clean_name(c.name, c.kind),
                         self._clean_kind(c.kind),
                         c._t0 - t0,
                         max(0, c._t1 - c._t0),

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from . import _detect
 from ._aggregate import Aggregator
 from ._buffer import EventBuffer
 from ._clock import Clock
@@ -226,6 +227,8 @@ class Pipeline:
             aggregator = self.aggregator
             if len(self.findings):
                 aggregator.add_findings(self.findings.drain(), self.clock.time_ns())
+            if _detect._detectors:
+                aggregator.collect_findings(self.clock.time_ns())
             before = aggregator.pending_events
             batch = aggregator.batch(None if final else self.clock.time_ns())
             if not batch:
