@@ -28,6 +28,8 @@ __all__ = [
     "Rollup",
     "SeriesKey",
     "TraceSample",
+    "decode_tags",
+    "encode_tags",
 ]
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -40,13 +42,58 @@ OVERFLOW_NAME = "(other)"
 
 @dataclass(frozen=True, slots=True)
 class SeriesKey:
-    """What a rollup is about: one operation of one process, with one outcome."""
+    """What a rollup is about: one operation of one process, with one outcome.
+
+    ``flow`` is the name of the flow the operation ran in (``""`` for flows themselves
+    and for operations outside any flow), so a report can say where a command's time
+    goes; ``tags`` the operation's tags, encoded by :func:`encode_tags` (``""`` if none).
+    """
 
     service: str
     instance: str
     name: str
     kind: str
     status: str
+    flow: str = ""
+    tags: str = ""
+
+    @property
+    def tag_dict(self) -> dict[str, str]:
+        """The tags as a dict."""
+        return decode_tags(self.tags)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(";", "\\;").replace("=", "\\=")
+
+
+def encode_tags(tags: dict[str, str]) -> str:
+    """``{"cache": "hit", "shard": "1"}`` → ``"cache=hit;shard=1"`` (sorted, escaped)."""
+    return ";".join(f"{_escape(k)}={_escape(v)}" for k, v in sorted(tags.items()))
+
+
+def decode_tags(text: str) -> dict[str, str]:
+    """The inverse of :func:`encode_tags`."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    key: list[str] = []
+    value: list[str] = []
+    current = key
+    chars = iter(text)
+    for ch in chars:
+        if ch == "\\":
+            current.append(next(chars, ""))
+        elif ch == "=" and current is key:
+            current = value
+        elif ch == ";":
+            out["".join(key)] = "".join(value)
+            key, value = [], []
+            current = key
+        else:
+            current.append(ch)
+    out["".join(key)] = "".join(value)
+    return out
 
 
 @dataclass(slots=True)
@@ -126,6 +173,11 @@ class TraceSample:
     children: list[Child] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
     truncated: int = 0  # children/checkpoints beyond the per-flow cap
+    tags: dict[str, str] = field(default_factory=dict)
+    #: Samples of one (flow series, minute) written by one sampling slot share a group id;
+    #: a store replaces the whole group when it is written again (the open minute is
+    #: rewritten at every flush). 0: a group of its own (imports).
+    group: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,8 +211,11 @@ class Sketch:
             out.append(value)
         return out
 
-    def to_bytes(self) -> bytes:
-        """A compact encoding: narrow delta-coded keys and counts, deflated when smaller."""
+    def to_bytes(self, *, deflate: bool = True) -> bytes:
+        """A compact encoding: narrow delta-coded keys and counts, deflated when smaller.
+
+        ``deflate=False`` skips the deflate step (faster; rows still being merged into).
+        """
         bins = self.bins
         keys = sorted(bins)
         deltas = [keys[i] - keys[i - 1] for i in range(1, len(keys))]
@@ -225,7 +228,7 @@ class Sketch:
             + _pack(deltas, delta_code)
             + _pack(counts, count_code)
         )
-        if len(payload) > 24:
+        if deflate and len(payload) > 24:
             packed = _deflate(payload)
             if len(packed) < len(payload):
                 return bytes((_FORMAT_V2 | _FLAG_DEFLATED,)) + packed

@@ -74,6 +74,37 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (start, service, instance, type, flow, subject)
     ) WITHOUT ROWID;
     """,
+    # 2 -> 3: series gain the flow they ran in and their tags; hour and day rows are
+    # folded from finer rows once their bucket has closed (fold_state says which are);
+    # trace groups get a part number so the open minute's group can be rewritten.
+    """
+    CREATE TABLE series_v3 (
+        id       INTEGER PRIMARY KEY,
+        service  TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        status   TEXT NOT NULL,
+        flow     TEXT NOT NULL DEFAULT '',
+        tags     TEXT NOT NULL DEFAULT '',
+        UNIQUE (service, instance, name, kind, status, flow, tags)
+    );
+    INSERT INTO series_v3 (id, service, instance, name, kind, status)
+        SELECT id, service, instance, name, kind, status FROM series;
+    DROP TABLE series;
+    ALTER TABLE series_v3 RENAME TO series;
+    CREATE TABLE fold_state (
+        resolution INTEGER NOT NULL,         -- 3600 or 86400
+        start      INTEGER NOT NULL,
+        folded     INTEGER NOT NULL,         -- 0: pending (read finer rows), 1: complete
+        PRIMARY KEY (resolution, start)
+    ) WITHOUT ROWID;
+    INSERT INTO fold_state (resolution, start, folded)
+        SELECT DISTINCT resolution, start, 1 FROM rollups WHERE resolution IN (3600, 86400);
+    ALTER TABLE traces ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
+    UPDATE traces SET part = id;
+    CREATE UNIQUE INDEX traces_by_part ON traces (series_id, minute, part);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,7 +17,7 @@ import fnmatch
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -43,6 +43,8 @@ __all__ = [
     "Store",
     "Summary",
     "WindowPlan",
+    "default_group",
+    "refine_plan",
     "expand_resolutions",
     "plan_window",
     "to_epoch_seconds",
@@ -76,17 +78,27 @@ class Retention:
 
 @dataclass(frozen=True, slots=True)
 class SeriesFilter:
-    """Which series a read selects: a name glob, a kind, a service (``None`` = any)."""
+    """Which series a read selects (``None`` = any).
+
+    ``name`` is a glob; ``kind``, ``service``, ``instance`` exact; ``flow`` the flow an
+    operation ran in (``""``: flows themselves and operations outside any flow).
+    """
 
     name: str | None = None
     kind: str | None = None
     service: str | None = None
+    instance: str | None = None
+    flow: str | None = None
 
     def matches(self, key: SeriesKey) -> bool:
         """Whether ``key`` is selected."""
         if self.kind is not None and key.kind != self.kind:
             return False
         if self.service is not None and key.service != self.service:
+            return False
+        if self.instance is not None and key.instance != self.instance:
+            return False
+        if self.flow is not None and key.flow != self.flow:
             return False
         return self.name is None or fnmatch.fnmatchcase(key.name, self.name)
 
@@ -102,12 +114,49 @@ class WindowPlan:
 
 @dataclass(slots=True)
 class Summary:
-    """Rollups merged over a window, per series without the instance."""
+    """Rollups merged over a window, per group of series.
+
+    By default a group is ``(service, name, kind, status)``: merged across instances,
+    flows and tags. ``Store.summarize(group=...)`` groups otherwise.
+    """
 
     start: int  # covered window, epoch seconds
     end: int
-    rollups: dict[tuple[str, str, str, str], Rollup] = field(default_factory=dict)
-    # keyed by (service, name, kind, status)
+    rollups: dict[tuple[str, ...], Rollup] = field(default_factory=dict)
+
+
+def default_group(key: SeriesKey) -> tuple[str, ...]:
+    """``(service, name, kind, status)``: the default grouping of :meth:`Store.summarize`."""
+    return (key.service, key.name, key.kind, key.status)
+
+
+def refine_plan(plan: WindowPlan, pending: Iterable[tuple[int, int]]) -> WindowPlan:
+    """Read buckets that are not folded yet (``pending``) from the next finer rows."""
+    pending_set = set(pending)
+    if not pending_set:
+        return plan
+    segments: list[tuple[int, int, int]] = []
+
+    def add(res: int, lo: int, hi: int) -> None:
+        if res == MINUTE:
+            segments.append((res, lo, hi))
+            return
+        finer = RESOLUTIONS[RESOLUTIONS.index(res) - 1]
+        run_lo: int | None = None
+        for bucket in range(lo, hi, res):
+            if (res, bucket) in pending_set:
+                if run_lo is not None:
+                    segments.append((res, run_lo, bucket))
+                    run_lo = None
+                add(finer, bucket, bucket + res)
+            elif run_lo is None:
+                run_lo = bucket
+        if run_lo is not None:
+            segments.append((res, run_lo, hi))
+
+    for res, lo, hi in plan.segments:
+        add(res, lo, hi)
+    return WindowPlan(tuple(segments), plan.start, plan.end)
 
 
 def to_epoch_seconds(moment: datetime | float | int) -> float:
@@ -187,11 +236,13 @@ def _merge_overlaps(segments: list[tuple[int, int, int]]) -> list[tuple[int, int
     return sorted(kept, key=lambda s: (s[1], s[0]))
 
 
-def expand_resolutions(rollups: Iterable[Rollup]) -> dict[tuple[int, int, SeriesKey], Rollup]:
-    """Fold minute rollups into their minute, hour and day buckets (pre-merged, copied)."""
+def expand_resolutions(
+    rollups: Iterable[Rollup], resolutions: Sequence[int] = RESOLUTIONS
+) -> dict[tuple[int, int, SeriesKey], Rollup]:
+    """Fold minute rollups into their buckets at ``resolutions`` (pre-merged, copied)."""
     out: dict[tuple[int, int, SeriesKey], Rollup] = {}
     for rollup in rollups:
-        for res in RESOLUTIONS:
+        for res in resolutions:
             if res < rollup.resolution:
                 continue
             start = rollup.start - rollup.start % res
@@ -238,10 +289,15 @@ class Store(ABC):
         service: str = "imported",
         instance: str = "import",
     ) -> int:
-        """Record operations with explicit past timestamps; return how many were written."""
+        """Record operations with explicit past timestamps; return how many were written.
+
+        Hour and day rows of buckets that have closed are completed before returning.
+        """
         aggregator = Aggregator(service, instance)
         count = aggregator.add_operations(operations)
         self.write(aggregator.batch(None))
+        while self.fold(limit=100):
+            pass
         return count
 
     @abstractmethod
@@ -299,15 +355,33 @@ class Store(ABC):
         selector: SeriesFilter | None = None,
         *,
         now: datetime | float | None = None,
+        group: Callable[[SeriesKey], tuple[str, ...]] = default_group,
     ) -> Summary:
-        """Rollups merged over the window across instances and buckets, per series."""
+        """Rollups merged over the window across buckets, per ``group(series key)``.
+
+        The default group is ``(service, name, kind, status)``, merging instances,
+        flows and tags; pass e.g. ``lambda k: (k.service, k.flow, k.name, k.kind, k.status)``
+        for per-flow steps.
+        """
         selector = selector or SeriesFilter()
         now_s = time.time() if now is None else to_epoch_seconds(now)
         plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
+        plan = refine_plan(plan, self.pending_buckets())
         summary = Summary(plan.start, plan.end)
         for res, lo, hi in plan.segments:
-            self._fold_rollups(res, lo, hi, selector, summary.rollups)
+            self._fold_rollups(res, lo, hi, selector, summary.rollups, group)
         return summary
+
+    def pending_buckets(self) -> list[tuple[int, int]]:
+        """``(resolution, start)`` of hour/day buckets whose rows are not complete yet.
+
+        Readers take those from finer rows. Backends that fold at write time have none.
+        """
+        return []
+
+    def fold(self, now_s: float | None = None, *, limit: int = 1) -> int:
+        """Complete up to ``limit`` closed hour/day buckets; return how many (default: none)."""
+        return 0
 
     def _fold_rollups(
         self,
@@ -315,18 +389,18 @@ class Store(ABC):
         start_s: int,
         end_s: int,
         selector: SeriesFilter,
-        into: dict[tuple[str, str, str, str], Rollup],
+        into: dict[tuple[str, ...], Rollup],
+        group: Callable[[SeriesKey], tuple[str, ...]] = default_group,
     ) -> None:
-        """Merge the rows of one plan segment into ``into``, per (service, name, kind, status).
+        """Merge the rows of one plan segment into ``into``, per ``group(key)``.
 
         Backends may override this with a faster path; the result must be the same.
         """
         for rollup in self.read_rollups(resolution, start_s, end_s, selector):
-            key = rollup.key
-            group = (key.service, key.name, key.kind, key.status)
-            have = into.get(group)
+            key = group(rollup.key)
+            have = into.get(key)
             if have is None:
-                into[group] = rollup  # read_rollups returns fresh objects: take it
+                into[key] = rollup  # read_rollups returns fresh objects: take it
             else:
                 have.merge(rollup)
 

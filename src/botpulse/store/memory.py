@@ -17,6 +17,10 @@ from .base import Retention, SeriesFilter, Store, expand_resolutions, merge_find
 __all__ = ["MemoryStore"]
 
 
+def _group_of(t: TraceSample) -> tuple[str, str, str, str, int, int]:
+    return (t.service, t.instance, t.name, t.status, t.started_ns // 60_000_000_000, t.group)
+
+
 class MemoryStore(Store):
     """Keeps everything in dictionaries, guarded by one lock.
 
@@ -49,6 +53,10 @@ class MemoryStore(Store):
                     self._rollups[key] = rollup
                 else:
                     have.merge(rollup)
+            # A group written again (the open minute's samples) replaces what it wrote before.
+            groups = {_group_of(t) for t in traces if t.group}
+            if groups:
+                self._traces = [t for t in self._traces if _group_of(t) not in groups]
             self._traces.extend(traces)
             for d in batch.drops:
                 dkey = (d.start, d.service, d.instance, d.reason)

@@ -13,20 +13,38 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .._model import DAY, HOUR, Batch, Finding, Rollup, SeriesKey, TraceSample
+from .._model import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Batch,
+    Finding,
+    Rollup,
+    SeriesKey,
+    TraceSample,
+    encode_tags,
+)
 from .._sketch import Sketch
 from ..errors import StoreError, StoreUnavailable
 from ._schema import migrate
 from ._trace_codec import decode_samples, encode_samples
-from .base import Retention, SeriesFilter, Store, expand_resolutions, merge_findings
+from .base import (
+    Retention,
+    SeriesFilter,
+    Store,
+    default_group,
+    expand_resolutions,
+    merge_findings,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -71,15 +89,20 @@ _TRANSIENT = (
     "full",
     "no such table",
 )
+#: An hour (a day) is folded this long after it closed: late flushes of other writers
+#: land before it, and what comes later still reaches the folded rows (``_write_rollups``).
+FOLD_GRACE_S = 120
 _WRITER_BUSY_MS = 250
 _CONTENDED_BUSY_MS = 2000
 _READER_BUSY_MS = 5000
 
 
 def _merge_sketches(a: bytes, b: bytes) -> bytes:
+    # Rows of the open hour are merged at every flush: skip deflate here (fast); the
+    # fold of the hour rewrites its minute rows compactly (_fold_hour).
     sketch = Sketch.from_bytes(a)
-    sketch.merge(Sketch.from_bytes(b))
-    return sketch.to_bytes()
+    sketch.merge_bytes(b)
+    return sketch.to_bytes(deflate=False)
 
 
 def _slowest_key(sample: TraceSample) -> tuple[int, int]:
@@ -90,13 +113,21 @@ def _recent_key(sample: TraceSample) -> int:
     return -sample.started_ns
 
 
-def _group_traces(traces: list[TraceSample]) -> dict[tuple[SeriesKey, int], list[TraceSample]]:
-    groups: dict[tuple[SeriesKey, int], list[TraceSample]] = {}
+def _group_traces(
+    traces: list[TraceSample],
+) -> dict[tuple[SeriesKey, int, int], list[TraceSample]]:
+    """Samples per (flow series, minute, group); group 0 samples each get a fresh part."""
+    groups: dict[tuple[SeriesKey, int, int], list[TraceSample]] = {}
     for t in traces:
-        key = SeriesKey(t.service, t.instance, t.name, "flow", t.status)
+        key = SeriesKey(t.service, t.instance, t.name, "flow", t.status, "", encode_tags(t.tags))
         minute = t.started_ns // 60_000_000_000 * 60
-        groups.setdefault((key, minute), []).append(t)
+        part = t.group or _new_part()
+        groups.setdefault((key, minute, part), []).append(t)
     return groups
+
+
+def _new_part() -> int:
+    return random.getrandbits(62) + 1
 
 
 def _finding_rows(findings: list[Finding]) -> list[tuple[Any, ...]]:
@@ -297,15 +328,15 @@ class SQLiteStore(Store):
         sid = self._series_ids.get(key) or new.get(key)
         if sid is not None:
             return sid
-        values = (key.service, key.instance, key.name, key.kind, key.status)
+        values = (key.service, key.instance, key.name, key.kind, key.status, key.flow, key.tags)
         conn.execute(
-            "INSERT OR IGNORE INTO series (service, instance, name, kind, status) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO series (service, instance, name, kind, status, flow, tags) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             values,
         )
         row = conn.execute(
             "SELECT id FROM series WHERE service = ? AND instance = ? AND name = ? "
-            "AND kind = ? AND status = ?",
+            "AND kind = ? AND status = ? AND flow = ? AND tags = ?",
             values,
         ).fetchone()
         new[key] = int(row[0])
@@ -314,7 +345,9 @@ class SQLiteStore(Store):
     def write(self, batch: Batch) -> None:
         if not batch:
             return
-        expanded = expand_resolutions(batch.rollups)
+        # Minute rows are written now; hour and day rows only where their bucket has
+        # already been folded (late or imported data), else the fold builds them.
+        minutes = expand_resolutions(batch.rollups, (MINUTE,))
         with self._writer_lock:
             if self._pid != os.getpid():
                 self.after_fork()
@@ -327,32 +360,22 @@ class SQLiteStore(Store):
                 conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    rows = [
-                        (
-                            res,
-                            start,
-                            self._series_id(conn, r.key, new_ids),
-                            r.count,
-                            r.sum_ns,
-                            r.min_ns,
-                            r.max_ns,
-                            r.sketch.to_bytes(),
-                        )
-                        for (res, start, _key), r in expanded.items()
-                    ]
-                    conn.executemany(_UPSERT_ROLLUP, rows)
+                    self._write_rollups(conn, minutes, new_ids)
                     conn.executemany(
-                        "INSERT INTO traces (series_id, minute, max_duration_ns, samples, body) "
-                        "VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO traces (series_id, minute, part, max_duration_ns, samples, "
+                        "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, minute, part) "
+                        "DO UPDATE SET max_duration_ns = excluded.max_duration_ns, "
+                        "samples = excluded.samples, body = excluded.body",
                         [
                             (
                                 self._series_id(conn, key, new_ids),
                                 minute,
+                                part,
                                 max(t.duration_ns for t in samples),
                                 len(samples),
                                 encode_samples(samples, minute),
                             )
-                            for (key, minute), samples in _group_traces(batch.traces).items()
+                            for (key, minute, part), samples in _group_traces(batch.traces).items()
                         ],
                     )
                     conn.executemany(
@@ -373,6 +396,177 @@ class SQLiteStore(Store):
             self._contended = False
             self._series_ids.update(new_ids)
 
+    def _write_rollups(
+        self,
+        conn: sqlite3.Connection,
+        minutes: dict[tuple[int, int, SeriesKey], Rollup],
+        new_ids: dict[SeriesKey, int],
+    ) -> None:
+        """Upsert minute rows; fold them into hour/day rows whose buckets are already folded."""
+        if not minutes:
+            return
+        conn.executemany(
+            _UPSERT_ROLLUP,
+            [
+                (
+                    MINUTE,
+                    start,
+                    self._series_id(conn, key, new_ids),
+                    r.count,
+                    r.sum_ns,
+                    r.min_ns,
+                    r.max_ns,
+                    r.sketch.to_bytes(deflate=False),
+                )
+                for (_res, start, key), r in minutes.items()
+            ],
+        )
+        buckets = {(res, start - start % res) for (_m, start, _k) in minutes for res in (HOUR, DAY)}
+        conn.executemany(
+            "INSERT OR IGNORE INTO fold_state (resolution, start, folded) VALUES (?, ?, 0)",
+            sorted(buckets),
+        )
+        folded = {
+            (int(res), int(start))
+            for res, start in conn.execute(
+                "SELECT resolution, start FROM fold_state WHERE folded = 1 AND start >= ? "
+                "AND start <= ?",
+                (min(b[1] for b in buckets), max(b[1] for b in buckets)),
+            )
+            if (int(res), int(start)) in buckets
+        }
+        if not folded:
+            return
+        late = [
+            r
+            for (_m, start, _k), r in minutes.items()
+            if any((res, start - start % res) in folded for res in (HOUR, DAY))
+        ]
+        for (res, start, key), r in expand_resolutions(late, (HOUR, DAY)).items():
+            if (res, start) in folded:
+                conn.execute(
+                    _UPSERT_ROLLUP,
+                    (
+                        res,
+                        start,
+                        self._series_id(conn, key, new_ids),
+                        r.count,
+                        r.sum_ns,
+                        r.min_ns,
+                        r.max_ns,
+                        r.sketch.to_bytes(),
+                    ),
+                )
+
+    # -- folding -----------------------------------------------------------------
+
+    def fold(self, now_s: float | None = None, *, limit: int = 1) -> int:
+        """Build the rows of up to ``limit`` closed hour or day buckets; return how many.
+
+        An hour is folded from its minute rows once it closed more than
+        ``FOLD_GRACE_S`` ago, a day from its hour rows once all its hours are folded.
+        Each bucket is its own short transaction, so a writer never holds the lock (or
+        the GIL) for long; any writer process may fold, each bucket exactly once.
+        """
+        now = time.time() if now_s is None else now_s
+        done = 0
+        with self._writer_lock:
+            if self._pid != os.getpid():
+                self.after_fork()
+            conn = self._writer_conn()
+            try:
+                while done < limit and self._fold_one(conn, now):
+                    done += 1
+            except sqlite3.Error as exc:
+                raise _classify(exc, "fold rollups", str(self.path)) from exc
+        return done
+
+    def _fold_one(self, conn: sqlite3.Connection, now: float) -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "SELECT resolution, start FROM fold_state WHERE folded = 0 AND resolution = ? "
+                "AND start + ? <= ? ORDER BY start LIMIT 1",
+                (HOUR, HOUR + FOLD_GRACE_S, now),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT d.resolution, d.start FROM fold_state d WHERE d.folded = 0 "
+                    "AND d.resolution = ? AND d.start + ? <= ? AND NOT EXISTS ("
+                    "SELECT 1 FROM fold_state h WHERE h.resolution = ? AND h.folded = 0 "
+                    "AND h.start >= d.start AND h.start < d.start + ?) ORDER BY d.start LIMIT 1",
+                    (DAY, DAY + FOLD_GRACE_S, now, HOUR, DAY),
+                ).fetchone()
+            if row is None:
+                conn.execute("COMMIT")
+                return False
+            res, start = int(row[0]), int(row[1])
+            finer = MINUTE if res == HOUR else HOUR
+            merged: dict[int, list[Any]] = {}
+            rows = conn.execute(
+                "SELECT series_id, start, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
+                "WHERE resolution = ? AND start >= ? AND start < ?",
+                (finer, start, start + res),
+            ).fetchall()
+            compact: list[tuple[bytes, int, int]] = []
+            for sid, row_start, count, sum_ns, min_ns, max_ns, blob in rows:
+                acc = merged.get(sid)
+                if acc is None:
+                    merged[sid] = acc = [0, 0, min_ns, max_ns, Sketch()]
+                acc[0] += count
+                acc[1] += sum_ns
+                acc[2] = min(acc[2], min_ns)
+                acc[3] = max(acc[3], max_ns)
+                try:
+                    acc[4].merge_bytes(blob)
+                except ValueError as exc:
+                    raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
+                if finer == MINUTE and blob[:1] != b"\x82" and len(blob) > 24:
+                    packed = Sketch.from_bytes(blob).to_bytes()
+                    if len(packed) < len(blob):
+                        compact.append((packed, row_start, sid))
+            parent = (DAY, start - start % DAY)
+            parent_folded = (
+                res == HOUR
+                and conn.execute(
+                    "SELECT 1 FROM fold_state WHERE resolution = ? AND start = ? AND folded = 1",
+                    parent,
+                ).fetchone()
+                is not None
+            )
+            upserts = []
+            for sid, (count, sum_ns, min_ns, max_ns, sketch) in merged.items():
+                blob = sketch.to_bytes()
+                upserts.append((res, start, sid, count, sum_ns, min_ns, max_ns, blob))
+                if parent_folded:
+                    upserts.append((*parent, sid, count, sum_ns, min_ns, max_ns, blob))
+            conn.executemany(_UPSERT_ROLLUP, upserts)
+            conn.executemany(
+                "UPDATE rollups SET sketch = ? WHERE resolution = 60 AND start = ? "
+                "AND series_id = ?",
+                compact,
+            )
+            conn.execute(
+                "UPDATE fold_state SET folded = 1 WHERE resolution = ? AND start = ?", (res, start)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def pending_buckets(self) -> list[tuple[int, int]]:
+        """``(resolution, start)`` of hour and day buckets not folded yet."""
+        conn = self._read("read fold state")
+        try:
+            rows = conn.execute(
+                "SELECT resolution, start FROM fold_state WHERE folded = 0 ORDER BY start"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read fold state", str(self.path)) from exc
+        return [(int(r), int(st)) for r, st in rows]
+
     def apply_retention(self, now_s: float | None = None) -> int:
         now = time.time() if now_s is None else now_s
         retention = self.retention
@@ -382,12 +576,26 @@ class SQLiteStore(Store):
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for res in (60, 3600, 86400):
+                    # Finer rows of buckets not folded yet stay until the fold has read them.
+                    pending = dict(
+                        conn.execute(
+                            "SELECT resolution, min(start) FROM fold_state WHERE folded = 0 "
+                            "GROUP BY resolution"
+                        ).fetchall()
+                    )
+                    for res, parent in ((MINUTE, HOUR), (HOUR, DAY), (DAY, None)):
+                        horizon = int(retention.horizon(res, now))
+                        if parent is not None and parent in pending:
+                            horizon = min(horizon, int(pending[parent]))
                         cur = conn.execute(
                             "DELETE FROM rollups WHERE resolution = ? AND start < ?",
-                            (res, int(retention.horizon(res, now))),
+                            (res, horizon),
                         )
                         deleted += cur.rowcount
+                    cur = conn.execute(
+                        "DELETE FROM fold_state WHERE folded = 1 AND start < ?",
+                        (int(retention.horizon(DAY, now)) - DAY,),
+                    )
                     cur = conn.execute(
                         "DELETE FROM traces WHERE minute < ?",
                         (int(now - retention.traces_days * DAY),),
@@ -417,8 +625,10 @@ class SQLiteStore(Store):
     # -- reading -----------------------------------------------------------------
 
     def _series_map(self, conn: sqlite3.Connection) -> dict[int, SeriesKey]:
-        rows = conn.execute("SELECT id, service, instance, name, kind, status FROM series")
-        return {int(r[0]): SeriesKey(r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        rows = conn.execute(
+            "SELECT id, service, instance, name, kind, status, flow, tags FROM series"
+        )
+        return {int(r[0]): SeriesKey(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
 
     def _read(self, action: str) -> sqlite3.Connection:
         try:
@@ -450,7 +660,8 @@ class SQLiteStore(Store):
         start_s: int,
         end_s: int,
         selector: SeriesFilter,
-        into: dict[tuple[str, str, str, str], Rollup],
+        into: dict[tuple[str, ...], Rollup],
+        group: Callable[[SeriesKey], tuple[str, ...]] = default_group,
     ) -> None:
         # The same as the generic fold, but sketches are decoded straight into the
         # accumulator (Sketch.merge_bytes): a 30-day report folds ~10k rows.
@@ -458,11 +669,11 @@ class SQLiteStore(Store):
             for key, start, count, sum_ns, min_ns, max_ns, blob in self._rollup_rows(
                 resolution, start_s, end_s, selector
             ):
-                group = (key.service, key.name, key.kind, key.status)
-                have = into.get(group)
+                group_key = group(key)
+                have = into.get(group_key)
                 if have is None:
                     sketch = Sketch.from_bytes(blob)
-                    into[group] = Rollup(
+                    into[group_key] = Rollup(
                         key, start, resolution, count, sum_ns, min_ns, max_ns, sketch
                     )
                 else:
@@ -552,6 +763,9 @@ class SQLiteStore(Store):
                 samples = decode_samples(
                     blob, minute, key.service, key.instance, key.name, key.status
                 )
+                if key.tags:
+                    for sample in samples:
+                        sample.tags = key.tag_dict
             except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
                 raise StoreError(
                     f"SQLite store {self.path}: damaged trace sample: {type(exc).__name__}: {exc}"
