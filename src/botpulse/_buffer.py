@@ -11,11 +11,14 @@ producer thread, which keeps memory bounded without a lock.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Callable, Sized
 from typing import Any
 
 __all__ = ["EventBuffer", "counter_value"]
+
+_WAKE_AT = 512
 
 
 def counter_value(counter: itertools.count[int]) -> int:
@@ -25,29 +28,47 @@ def counter_value(counter: itertools.count[int]) -> int:
 
 
 class EventBuffer:
-    """A fixed-capacity FIFO of event records.
+    """A fixed-capacity FIFO of event records that wakes its consumer when it fills up.
 
     ``offer`` is the only method on the hot path; it never blocks and never raises.
+    Below ``wake_at`` events it only appends. Past it, :meth:`overflow` appends (or
+    counts a drop when the buffer is full) and sets ``wake`` once, so the pipeline
+    thread sleeps until there is work instead of polling.
     """
 
-    __slots__ = ("_drops", "_events", "append", "capacity")
+    __slots__ = ("_drops", "_events", "append", "capacity", "wake", "wake_at")
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, wake_at: int | None = None) -> None:
         self.capacity = capacity
+        # Small enough that records die young (before the cyclic GC promotes them), large
+        # enough that a busy bot wakes the pipeline a few times a second, not per event.
+        default = max(1, min(capacity // 4, _WAKE_AT))
+        self.wake_at = min(capacity, default if wake_at is None else max(1, wake_at))
         self._events: deque[Any] = deque()
         self.append = self._events.append
         self._drops: itertools.count[int] = itertools.count()
+        self.wake = threading.Event()
 
-    def hot_path(self) -> tuple[Sized, Callable[[object], None], int, Callable[[], object]]:
-        """What the hot path inlines: the queue, its append, the capacity, the drop counter."""
-        return self._events, self._events.append, self.capacity, self._drops.__next__
+    def hot_path(self) -> tuple[Sized, Callable[[object], None], int, Callable[[object], None]]:
+        """What the hot path inlines: the queue, its append, the wake threshold, the overflow."""
+        return self._events, self._events.append, self.wake_at, self.overflow
 
-    def offer(self, record: object) -> None:
-        """Append ``record``, or count it as dropped when the buffer is full."""
+    def overflow(self, record: object) -> None:
+        """Past the wake threshold: append and wake the consumer, or count a drop when full."""
         if len(self._events) < self.capacity:
             self.append(record)
         else:
             next(self._drops)
+        wake = self.wake
+        if not wake.is_set():
+            wake.set()
+
+    def offer(self, record: object) -> None:
+        """Append ``record``, or count it as dropped when the buffer is full."""
+        if len(self._events) < self.wake_at:
+            self.append(record)
+        else:
+            self.overflow(record)
 
     def __len__(self) -> int:
         return len(self._events)

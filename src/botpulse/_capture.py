@@ -62,13 +62,14 @@ def _discard(record: object) -> None:
 
 
 # Rebound by activate()/deactivate(): the clock and the buffer. EventBuffer.offer()
-# is inlined in __exit__ (length check, append, or count a drop) because a method
-# call would cost a third of a measurement.
+# is inlined in __exit__ (length check, append) because a method call would cost a
+# third of a measurement; past the buffer's wake threshold (_capacity here) records go
+# through _overflow, which wakes the pipeline or counts a drop.
 _now: Callable[[], int] = time.perf_counter_ns
 _events: Sized = ()
 _append: Callable[[object], None] = _discard
 _capacity = 0
-_count_drop: Callable[[], object] = int
+_overflow: Callable[[object], None] = _discard
 
 # The innermost open timer inside a flow (a Flow, or a Timer nested in one): lets
 # operations, including those in tasks spawned inside the flow, attach to it.
@@ -220,7 +221,7 @@ class Timer:
             if len(_events) < _capacity:
                 _append(record)
             else:
-                _count_drop()
+                _overflow(record)
         except Exception as err:  # noqa: BLE001 - never raise into the bot
             _hot_path_error(err)
 
@@ -385,7 +386,7 @@ class Flow(Timer):
             if len(_events) < _capacity:
                 _append(record)
             else:
-                _count_drop()
+                _overflow(record)
             outer = self._outer
             if outer is not None and outer._flow is not None:
                 outer._flow._add_child(_FlowAsChild(self, outer._depth + 1))
@@ -525,7 +526,7 @@ def record_operation(
         if len(_events) < _capacity:
             _append(record)
         else:
-            _count_drop()
+            _overflow(record)
     except Exception as err:  # noqa: BLE001
         _hot_path_error(err)
 
@@ -549,7 +550,7 @@ def gauge(name: Any, value: float) -> None:
         if len(_events) < _capacity:
             _append(timer)
         else:
-            _count_drop()
+            _overflow(timer)
     except Exception as err:  # noqa: BLE001
         _hot_path_error(err)
 
@@ -575,15 +576,15 @@ _NOOP = (
 
 def activate(now: Callable[[], int], buffer: EventBuffer) -> None:
     """Make instrumentation live: read ``now`` for timestamps, append records to ``buffer``."""
-    global _now, _events, _append, _capacity, _count_drop
+    global _now, _events, _append, _capacity, _overflow
     _now = now
-    _events, _append, _capacity, _count_drop = buffer.hot_path()
+    _events, _append, _capacity, _overflow = buffer.hot_path()
     _install(_LIVE)
 
 
 def deactivate() -> None:
     """Turn instrumentation back into cheap no-ops."""
-    global _now, _events, _append, _capacity, _count_drop
+    global _now, _events, _append, _capacity, _overflow
     _install(_NOOP)
-    _events, _append, _capacity, _count_drop = (), _discard, 0, int
+    _events, _append, _capacity, _overflow = (), _discard, 0, _discard
     _now = time.perf_counter_ns

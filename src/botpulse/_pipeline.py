@@ -1,9 +1,12 @@
 """The background pipeline: drain the buffer → aggregate → write batches to the store.
 
-One daemon thread per process. It drains the buffer often (so a burst does not fill
-it) and writes to the store every ``flush_interval``. When the store fails, nothing
-already aggregated is lost: the aggregator keeps it in memory (bounded) and the
-thread retries with exponential backoff (1 s doubling, ±20% jitter, at most 60 s),
+One daemon thread per process. It sleeps until there is work: the buffer wakes it
+when it holds more than a few hundred events (so records die young and a burst does
+not fill it), and it wakes by itself every ``flush_interval`` to write to the store.
+An idle bot costs one wake-up per flush interval. Every minute it folds closed hours
+and days (``Store.fold``), one bucket per short transaction. When the store fails,
+nothing already aggregated is lost: the aggregator keeps it in memory (bounded) and
+the thread retries with exponential backoff (1 s doubling, ±20% jitter, at most 60 s),
 logging one line when the outage starts and one when it ends.
 
 The thread never records its own work as bot events: it never calls ``measure()``.
@@ -29,10 +32,10 @@ from .store.base import Store
 __all__ = ["Backoff", "Pipeline", "Stats"]
 
 _RETENTION_EVERY_S = 600.0
+_FOLD_EVERY_S = 60.0
+_FOLD_SLICE = 4  # buckets folded per wake-up, each its own short transaction
 _DRAIN_CHUNK = 50_000
 _LOSS_QUIET_S = 1.0
-_BUSY_DRAIN = 500  # events per drain above which the next drain comes sooner
-_MIN_DRAIN_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,9 @@ class Pipeline:
         self.store = store
         self.clock = clock
         self.flush_interval = flush_interval
-        self.drain_interval = min(flush_interval, 0.05)
         self.backoff = backoff or Backoff()
         self._stop = threading.Event()
+        self._wake = buffer.wake
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # serialises drain/flush between thread and shutdown
         self._drained = 0
@@ -111,6 +114,8 @@ class Pipeline:
         self._next_flush = 0.0
         self._retry_at = 0.0
         self._next_retention = 0.0
+        self._next_fold = 0.0
+        self._lost_at_shutdown = 0
         self._failing = False
         self._losing_since: int | None = None  # buffer drops count when the loss started
         self._last_drop_at = 0.0
@@ -134,6 +139,7 @@ class Pipeline:
         deadline = time.monotonic() + max(0.0, timeout)
         self._deadline = deadline
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -154,22 +160,24 @@ class Pipeline:
             internal_error("pipeline", exc)
 
     def _loop(self) -> None:
-        wait = self.drain_interval
-        while not self._stop.wait(wait):
+        while not self._stop.is_set():
+            now = time.monotonic()
+            due = self._next_flush if now >= self._retry_at else max(self._retry_at, now)
+            self._wake.wait(max(0.0, due - now))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
-                drained = self.drain()
-                # Busy bot: drain sooner, so records die young (before the cyclic GC
-                # promotes them) and bursts do not fill the buffer. Idle: wake rarely.
-                wait = self.drain_interval
-                if drained > _BUSY_DRAIN:
-                    wait = max(_MIN_DRAIN_S, wait * _BUSY_DRAIN / drained)
+                self.drain()
                 now = time.monotonic()
                 if now >= self._next_flush and now >= self._retry_at:
                     self.flush(final=False)
                     self._next_flush = now + self.flush_interval
-                if now >= self._next_retention and not self._failing:
-                    self._apply_retention()
-                    self._next_retention = now + _RETENTION_EVERY_S
+                    if now >= self._next_fold and not self._failing:
+                        self._fold()
+                    if now >= self._next_retention and not self._failing:
+                        self._apply_retention()
+                        self._next_retention = now + _RETENTION_EVERY_S
             except Exception as exc:  # noqa: BLE001
                 internal_error("pipeline", exc)
         # Final flush on shutdown: everything, traces of the open minute included.
@@ -180,8 +188,27 @@ class Pipeline:
             while not self.flush(final=True) and time.monotonic() < self._deadline - 0.35:
                 time.sleep(0.1)
                 self.drain()
+            pending = self.aggregator.pending_events + len(self.buffer)
+            if pending:
+                self._lost_at_shutdown = pending
+                logger.warning(
+                    "botpulse: shutdown could not write %d events to %s (%s); they are lost",
+                    pending,
+                    self.store.describe(),
+                    self.last_error or "no answer",
+                )
         except Exception as exc:  # noqa: BLE001
             internal_error("pipeline", exc)
+
+    def _fold(self) -> None:
+        """Complete closed hour/day buckets, a few short transactions at a time."""
+        try:
+            done = self.store.fold(self.clock.time_ns() / 1e9, limit=_FOLD_SLICE)
+        except StoreError as exc:
+            logger.debug("botpulse: folding skipped: %s", exc)
+            done = 0
+        # More to do (after a restart, a long outage): come back at the next flush.
+        self._next_fold = time.monotonic() + (0.0 if done >= _FOLD_SLICE else _FOLD_EVERY_S)
 
     # -- steps -------------------------------------------------------------------
 
@@ -286,7 +313,12 @@ class Pipeline:
             lost = self.aggregator.lost_events
             if lost:
                 dropped["store_unavailable"] = lost
+            if self._lost_at_shutdown:
+                dropped["shutdown"] = self._lost_at_shutdown
             pending = self._drained - self._written - lost
+            if self._lost_at_shutdown:
+                pending = max(0, pending - self._lost_at_shutdown + len(self.buffer))
+                buffered = 0
             return Stats(
                 recorded=self._drained + buffered + dropped["buffer_full"],
                 written=self._written,
