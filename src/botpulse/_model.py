@@ -199,6 +199,11 @@ class Batch:
     traces: list[TraceSample] = field(default_factory=list)
     drops: list[DropCount] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: The writer's clock when the batch was made (epoch ns; 0: the store reads its own).
+    #: Stores may treat the minutes still open at that time differently (staging).
+    now_ns: int = 0
+    #: The writer's last batch (shutdown): nothing stays staged.
+    final: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.rollups or self.traces or self.drops or self.findings)

@@ -257,8 +257,11 @@ class Pipeline:
             if _detect._detectors:
                 aggregator.collect_findings(self.clock.time_ns())
             before = aggregator.pending_events
-            batch = aggregator.batch(None if final else self.clock.time_ns())
-            if not batch:
+            now_ns = self.clock.time_ns()
+            batch = aggregator.batch(None if final else now_ns)
+            batch.now_ns = now_ns
+            batch.final = final
+            if not batch and not final:
                 aggregator.commit()
                 return True
             try:

@@ -104,6 +104,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE traces ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
     UPDATE traces SET part = id;
     CREATE UNIQUE INDEX traces_by_part ON traces (series_id, minute, part);
+    CREATE TABLE staged (
+        writer TEXT NOT NULL,                -- one writer connection of one process
+        minute INTEGER NOT NULL,             -- epoch seconds of the (still open) minute
+        seq    INTEGER NOT NULL,
+        body   BLOB NOT NULL,                -- JSON deltas: [[series_id, count, sum_ns,
+                                             --   min_ns, max_ns, zeros, [keys], [counts]]]
+        PRIMARY KEY (writer, minute, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX staged_by_minute ON staged (minute);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -92,6 +92,8 @@ _TRANSIENT = (
 #: An hour (a day) is folded this long after it closed: late flushes of other writers
 #: land before it, and what comes later still reaches the folded rows (``_write_rollups``).
 FOLD_GRACE_S = 120
+#: Staged deltas older than this belong to a writer that is gone: anyone may seal them.
+ORPHAN_S = 300
 _WRITER_BUSY_MS = 250
 _CONTENDED_BUSY_MS = 2000
 _READER_BUSY_MS = 5000
@@ -124,6 +126,48 @@ def _group_traces(
         part = t.group or _new_part()
         groups.setdefault((key, minute, part), []).append(t)
     return groups
+
+
+_SEP = (",", ":")
+
+
+def _staged_entry(sid: int, r: Rollup) -> list[Any]:
+    bins = r.sketch.bins
+    return [
+        sid,
+        r.count,
+        r.sum_ns,
+        r.min_ns,
+        r.max_ns,
+        r.sketch.zero_count,
+        list(bins),
+        list(bins.values()),
+    ]
+
+
+def _merge_staged(merged: dict[tuple[int, int], list[Any]], minute: int, body: bytes | str) -> None:
+    """Add the deltas of one staged row to ``merged`` (keyed by (minute, series id))."""
+    for sid, count, sum_ns, min_ns, max_ns, zeros, keys, counts in json.loads(body):
+        acc = merged.get((minute, sid))
+        if acc is None:
+            merged[(minute, sid)] = [
+                count,
+                sum_ns,
+                min_ns,
+                max_ns,
+                Sketch(dict(zip(keys, counts, strict=True)), zeros),
+            ]
+            continue
+        acc[0] += count
+        acc[1] += sum_ns
+        acc[2] = min(acc[2], min_ns)
+        acc[3] = max(acc[3], max_ns)
+        sketch = acc[4]
+        bins = sketch.bins
+        get = bins.get
+        for key, n in zip(keys, counts, strict=True):
+            bins[key] = get(key, 0) + n
+        sketch.zero_count += zeros
 
 
 def _new_part() -> int:
@@ -197,6 +241,7 @@ class SQLiteStore(Store):
         self._series_ids: dict[SeriesKey, int] = {}
         self._contended = False
         self._pid = os.getpid()
+        self._new_writer_id()
         if not create and not self.path.exists():
             raise StoreError(f"SQLite store {self.path}: no such file")
         # Open (and migrate) now so a bad path fails at the boundary; with
@@ -207,6 +252,13 @@ class SQLiteStore(Store):
 
     def describe(self) -> str:
         return f"sqlite:///{self.path}"
+
+    def _new_writer_id(self) -> None:
+        # Staged rows belong to one writer; a forked child is a writer of its own.
+        self._writer_id = f"{os.getpid()}:{random.getrandbits(64):016x}"
+        self._staged_seq = 0
+        self._staged_minutes: set[int] = set()
+        self._pending_seen: set[tuple[int, int]] = set()
 
     # -- connections -------------------------------------------------------------
 
@@ -305,6 +357,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._series_ids = {}
         self._pid = os.getpid()
+        self._new_writer_id()
 
     def close(self) -> None:
         # Bounded: a writer stuck waiting for a lock must not hang shutdown().
@@ -343,16 +396,20 @@ class SQLiteStore(Store):
         return new[key]
 
     def write(self, batch: Batch) -> None:
-        if not batch:
+        if not batch and not (batch.final and self._staged_minutes):
             return
-        # Minute rows are written now; hour and day rows only where their bucket has
-        # already been folded (late or imported data), else the fold builds them.
+        # Deltas of the minutes still open are staged (one small row per flush); older
+        # minutes go straight to their minute rows, and hour and day rows only where
+        # their bucket has already been folded (late or imported data).
+        now_s = batch.now_ns / 1e9 if batch.now_ns else time.time()
+        open_from = (int(now_s) // MINUTE - 1) * MINUTE if not batch.final else 2**62
         minutes = expand_resolutions(batch.rollups, (MINUTE,))
         with self._writer_lock:
             if self._pid != os.getpid():
                 self.after_fork()
             conn = self._writer_conn()
             new_ids: dict[SeriesKey, int] = {}
+            staged_minutes = set(self._staged_minutes)
             try:
                 # After losing the lock to another writer, wait longer for it this time:
                 # back-to-back transactions of a busy peer leave only short gaps.
@@ -360,7 +417,19 @@ class SQLiteStore(Store):
                 conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._write_rollups(conn, minutes, new_ids)
+                    direct: list[tuple[int, int, int, int, int, int, Sketch]] = []
+                    staged: dict[int, list[list[Any]]] = {}
+                    for (_res, start, key), r in minutes.items():
+                        sid = self._series_id(conn, key, new_ids)
+                        if start >= open_from:
+                            staged.setdefault(start, []).append(_staged_entry(sid, r))
+                        else:
+                            direct.append(
+                                (start, sid, r.count, r.sum_ns, r.min_ns, r.max_ns, r.sketch)
+                            )
+                    self._stage(conn, staged)
+                    direct.extend(self._take_staged(conn, self._writer_id, open_from))
+                    self._write_minutes(conn, direct)
                     conn.executemany(
                         "INSERT INTO traces (series_id, minute, part, max_duration_ns, samples, "
                         "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, minute, part) "
@@ -390,38 +459,74 @@ class SQLiteStore(Store):
                         conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
+                self._staged_minutes = staged_minutes  # nothing was sealed after all
+                self._pending_seen = set()
                 error = _classify(exc, "write", str(self.path))
                 self._contended = "locked" in str(exc).lower() or "busy" in str(exc).lower()
                 raise error from exc
+            except BaseException:
+                self._staged_minutes = staged_minutes
+                self._pending_seen = set()
+                raise
             self._contended = False
             self._series_ids.update(new_ids)
 
-    def _write_rollups(
+    def _stage(self, conn: sqlite3.Connection, staged: dict[int, list[list[Any]]]) -> None:
+        """Store the deltas of open minutes as one row per minute (no sketch merging)."""
+        rows = []
+        for minute, entries in staged.items():
+            self._staged_seq += 1
+            rows.append(
+                (self._writer_id, minute, self._staged_seq, json.dumps(entries, separators=_SEP))
+            )
+            self._staged_minutes.add(minute)
+        conn.executemany("INSERT INTO staged (writer, minute, seq, body) VALUES (?, ?, ?, ?)", rows)
+        # Readers take hours and days that are not folded yet from finer rows: say so.
+        buckets = {(res, m - m % res) for m in staged for res in (HOUR, DAY)} - self._pending_seen
+        if buckets:
+            conn.executemany(
+                "INSERT OR IGNORE INTO fold_state (resolution, start, folded) VALUES (?, ?, 0)",
+                sorted(buckets),
+            )
+            self._pending_seen |= buckets
+
+    def _take_staged(
+        self, conn: sqlite3.Connection, writer: str | None, before: int
+    ) -> list[tuple[int, int, int, int, int, int, Sketch]]:
+        """Remove staged deltas of minutes before ``before`` (of ``writer``, or of anyone),
+        merged per (minute, series), ready to be written as minute rows."""
+        if writer is not None:
+            if not any(m < before for m in self._staged_minutes):
+                return []
+            self._staged_minutes = {m for m in self._staged_minutes if m >= before}
+            where, args = "writer = ? AND minute < ?", (writer, before)
+        else:
+            where, args = "minute < ?", (before,)  # type: ignore[assignment]
+        rows = conn.execute(f"SELECT minute, body FROM staged WHERE {where}", args).fetchall()  # noqa: S608
+        if not rows:
+            return []
+        conn.execute(f"DELETE FROM staged WHERE {where}", args)  # noqa: S608
+        merged: dict[tuple[int, int], list[Any]] = {}
+        for minute, body in rows:
+            _merge_staged(merged, int(minute), body)
+        return [(minute, sid, *acc) for (minute, sid), acc in merged.items()]
+
+    def _write_minutes(
         self,
         conn: sqlite3.Connection,
-        minutes: dict[tuple[int, int, SeriesKey], Rollup],
-        new_ids: dict[SeriesKey, int],
+        rows: list[tuple[int, int, int, int, int, int, Sketch]],
     ) -> None:
         """Upsert minute rows; fold them into hour/day rows whose buckets are already folded."""
-        if not minutes:
+        if not rows:
             return
         conn.executemany(
             _UPSERT_ROLLUP,
             [
-                (
-                    MINUTE,
-                    start,
-                    self._series_id(conn, key, new_ids),
-                    r.count,
-                    r.sum_ns,
-                    r.min_ns,
-                    r.max_ns,
-                    r.sketch.to_bytes(deflate=False),
-                )
-                for (_res, start, key), r in minutes.items()
+                (MINUTE, start, sid, count, sum_ns, min_ns, max_ns, sketch.to_bytes(deflate=False))
+                for start, sid, count, sum_ns, min_ns, max_ns, sketch in rows
             ],
         )
-        buckets = {(res, start - start % res) for (_m, start, _k) in minutes for res in (HOUR, DAY)}
+        buckets = {(res, row[0] - row[0] % res) for row in rows for res in (HOUR, DAY)}
         conn.executemany(
             "INSERT OR IGNORE INTO fold_state (resolution, start, folded) VALUES (?, ?, 0)",
             sorted(buckets),
@@ -437,26 +542,28 @@ class SQLiteStore(Store):
         }
         if not folded:
             return
-        late = [
-            r
-            for (_m, start, _k), r in minutes.items()
-            if any((res, start - start % res) in folded for res in (HOUR, DAY))
-        ]
-        for (res, start, key), r in expand_resolutions(late, (HOUR, DAY)).items():
-            if (res, start) in folded:
-                conn.execute(
-                    _UPSERT_ROLLUP,
-                    (
-                        res,
-                        start,
-                        self._series_id(conn, key, new_ids),
-                        r.count,
-                        r.sum_ns,
-                        r.min_ns,
-                        r.max_ns,
-                        r.sketch.to_bytes(),
-                    ),
-                )
+        late: dict[tuple[int, int, int], list[Any]] = {}
+        for start, sid, count, sum_ns, min_ns, max_ns, sketch in rows:
+            for res in (HOUR, DAY):
+                bucket = start - start % res
+                if (res, bucket) not in folded:
+                    continue
+                acc = late.get((res, bucket, sid))
+                if acc is None:
+                    late[(res, bucket, sid)] = [count, sum_ns, min_ns, max_ns, sketch.copy()]
+                else:
+                    acc[0] += count
+                    acc[1] += sum_ns
+                    acc[2] = min(acc[2], min_ns)
+                    acc[3] = max(acc[3], max_ns)
+                    acc[4].merge(sketch)
+        conn.executemany(
+            _UPSERT_ROLLUP,
+            [
+                (res, bucket, sid, c, s, lo, hi, sk.to_bytes())
+                for (res, bucket, sid), (c, s, lo, hi, sk) in late.items()
+            ],
+        )
 
     # -- folding -----------------------------------------------------------------
 
@@ -484,10 +591,17 @@ class SQLiteStore(Store):
     def _fold_one(self, conn: sqlite3.Connection, now: float) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Staged deltas a writer left behind (it crashed or was killed) become minute
+            # rows; a live writer seals its own within two minutes.
+            self._write_minutes(
+                conn, self._take_staged(conn, None, int(now) // MINUTE * MINUTE - ORPHAN_S)
+            )
             row = conn.execute(
-                "SELECT resolution, start FROM fold_state WHERE folded = 0 AND resolution = ? "
-                "AND start + ? <= ? ORDER BY start LIMIT 1",
-                (HOUR, HOUR + FOLD_GRACE_S, now),
+                "SELECT f.resolution, f.start FROM fold_state f WHERE f.folded = 0 "
+                "AND f.resolution = ? AND f.start + ? <= ? AND NOT EXISTS (SELECT 1 FROM "
+                "staged s WHERE s.minute >= f.start AND s.minute < f.start + ?) "
+                "ORDER BY f.start LIMIT 1",
+                (HOUR, HOUR + FOLD_GRACE_S, now, HOUR),
             ).fetchone()
             if row is None:
                 row = conn.execute(
@@ -638,20 +752,34 @@ class SQLiteStore(Store):
 
     def _rollup_rows(
         self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
-    ) -> list[tuple[SeriesKey, int, int, int, int, int, bytes]]:
-        """``(key, start, count, sum_ns, min_ns, max_ns, sketch blob)`` of selected rows."""
+    ) -> list[tuple[SeriesKey, int, int, int, int, int, bytes | Sketch]]:
+        """``(key, start, count, sum_ns, min_ns, max_ns, sketch)`` of selected rows.
+
+        The sketch is an encoded blob for stored rows and a :class:`Sketch` for the
+        staged deltas of open minutes (read with the minute rows).
+        """
         conn = self._read("read rollups")
         try:
             series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
             if not series:
                 return []
-            rows = conn.execute(
+            rows: list[tuple[Any, ...]] = conn.execute(
                 "SELECT series_id, start, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
                 "WHERE resolution = ? AND start >= ? AND start < ? ORDER BY start",
                 (resolution, int(start_s), int(end_s)),
             ).fetchall()
+            if resolution == MINUTE:
+                merged: dict[tuple[int, int], list[Any]] = {}
+                for minute, body in conn.execute(
+                    "SELECT minute, body FROM staged WHERE minute >= ? AND minute < ?",
+                    (int(start_s), int(end_s)),
+                ):
+                    _merge_staged(merged, int(minute), body)
+                rows.extend((sid, minute, *acc) for (minute, sid), acc in merged.items())
         except sqlite3.Error as exc:
             raise _classify(exc, "read rollups", str(self.path)) from exc
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"SQLite store {self.path}: damaged staged row: {exc}") from exc
         return [(series[row[0]], *row[1:]) for row in rows if row[0] in series]
 
     def _fold_rollups(
@@ -672,12 +800,17 @@ class SQLiteStore(Store):
                 group_key = group(key)
                 have = into.get(group_key)
                 if have is None:
-                    sketch = Sketch.from_bytes(blob)
+                    sketch = (
+                        blob.copy() if isinstance(blob, Sketch) else Sketch.from_bytes(blob)
+                    )
                     into[group_key] = Rollup(
                         key, start, resolution, count, sum_ns, min_ns, max_ns, sketch
                     )
                 else:
-                    have.sketch.merge_bytes(blob)
+                    if isinstance(blob, Sketch):
+                        have.sketch.merge(blob)
+                    else:
+                        have.sketch.merge_bytes(blob)
                     have.merge_totals(count, sum_ns, min_ns, max_ns)
         except ValueError as exc:
             raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
@@ -689,7 +822,7 @@ class SQLiteStore(Store):
             resolution, start_s, end_s, selector
         ):
             try:
-                sketch = Sketch.from_bytes(blob)
+                sketch = blob if isinstance(blob, Sketch) else Sketch.from_bytes(blob)
             except ValueError as exc:
                 raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
             yield Rollup(key, start, resolution, count, sum_ns, min_ns, max_ns, sketch)
