@@ -95,13 +95,25 @@ def test_sampling_keeps_slowest_errors_and_random_per_minute() -> None:
     assert [t.duration_ns // MS for t in traces if t.started_ns >= T0 + MIN] == [3]
 
 
-def test_traces_of_the_open_minute_wait_until_it_ends() -> None:
+def test_traces_of_the_open_minute_are_written_as_they_change() -> None:
     agg = Aggregator("s", "i")
     agg.add_operations([flow(T0 + 5, 10), flow(T0 + MIN + 5, 20)])
     batch = agg.batch(now_ns=T0 + MIN + 30 * 10**9)  # second minute still open
-    assert [t.duration_ns // MS for t in batch.traces] == [10]
+    assert sorted(t.duration_ns // MS for t in batch.traces) == [10, 20]
+    (open_group,) = {t.group for t in batch.traces if t.started_ns >= T0 + MIN}
+    assert open_group != 0
     agg.commit()
-    assert [t.duration_ns // MS for t in agg.batch(None).traces] == [20]
+    # Nothing changed: nothing to rewrite.
+    assert agg.batch(now_ns=T0 + MIN + 31 * 10**9).traces == []
+    agg.commit()
+    # A slower flow in the open minute: its group is written again, whole, same group id.
+    agg.add_operations([flow(T0 + MIN + 40, 30)])
+    again = agg.batch(now_ns=T0 + MIN + 45 * 10**9).traces
+    assert sorted(t.duration_ns // MS for t in again) == [20, 30]
+    assert {t.group for t in again} == {open_group}
+    agg.commit()
+    # The minute closed: its samples are kept as written, no rewrite without a change.
+    assert agg.batch(now_ns=T0 + 2 * MIN + 10**9).traces == []
 
 
 def test_failed_write_keeps_everything_and_memory_stays_bounded() -> None:

@@ -6,9 +6,17 @@ feed :class:`~botpulse._model.Operation` objects with explicit timestamps to
 and :meth:`Aggregator.commit` forgets it once the store has written it, so a failed
 write keeps everything aggregated in memory (bounded by ``max_pending_rollups``).
 
+A rollup series is (name, kind, status, flow, tags): ``flow`` is the (final) name of
+the flow an operation ran in, so a report can say where each command's time goes;
+``tags`` the operation's low-cardinality tags, each key capped at ``max_tag_values``
+values (the rest count as ``(other)``). A step whose flow is still running when it is
+drained waits (bounded) until the flow ends, so a flow renamed late keeps its steps.
+
 Trace sampling, per minute and flow name: the ``trace_slowest`` slowest flows, the
-first ``trace_errors`` failed ones, and ``trace_random`` picked uniformly (reservoir
-sampling). A minute's samples are final, and written, once that minute has ended.
+first ``trace_errors`` failed ones, the first ``trace_errors`` flows in which a step
+failed (``step_error``), and ``trace_random`` picked uniformly (reservoir sampling).
+The samples of a minute that is still open are written at every flush where they
+changed (as one group the store replaces), so a crash loses at most a flush interval.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from ._model import (
     Rollup,
     SeriesKey,
     TraceSample,
+    encode_tags,
 )
 from ._sanitize import MAX_KIND_CHARS, MAX_NAME_CHARS, clean_attrs, clean_json, clean_text
 from ._sketch import MULTIPLIER, Sketch
@@ -48,6 +57,10 @@ _MAX_KINDS = 64
 _OTHER_KIND = "other"
 _MAX_PENDING_SLOTS = 20_000
 _MAX_NAME_CACHE = 20_000  # raw name -> stored name; cleared when full (raw SQL texts vary)
+_MAX_DEFERRED = 20_000  # steps waiting for their flow to end; past this they go in as is
+_MAX_TAG_KEYS = 16  # tag keys per operation
+_TAG_CHARS = 64
+OTHER_TAG = "(other)"
 
 
 def _status_of(exc: Any) -> tuple[str, str | None]:
@@ -67,13 +80,25 @@ class _Imported(Timer):
         self.kind = op.kind
         if op.attrs:
             self._attrs = op.attrs
+        self._tags = op.tags or None
         self._t0 = op.started_ns
         self._t1 = op.started_ns + op.duration_ns
         self._exc = (op.status, op.error)
         # A record whose _flow is itself is a flow root (see Aggregator.add_records).
-        self._flow = self if op.kind == "flow" else None  # type: ignore[assignment]
+        flow: Any = self if op.kind == "flow" else (_NamedFlow(op.flow) if op.flow else None)
+        self._flow = flow
         self._depth = 0
         self.operation = op
+
+
+class _NamedFlow:
+    """The ended flow an imported step ran in: only its name is known."""
+
+    __slots__ = ("_t1", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._t1 = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +116,12 @@ class _Slot:
 
     slowest: list[tuple[int, int, Any]] = field(default_factory=list)  # min-heap
     errors: list[Any] = field(default_factory=list)
+    step_errors: list[Any] = field(default_factory=list)
     randoms: list[Any] = field(default_factory=list)
     seen: int = 0
+    dirty: bool = False  # the selection changed since the store last got it
+    group: int = 0  # the store's group id of this slot's samples
+    built: dict[int, TraceSample] = field(default_factory=dict)  # id(entry) -> sample
 
 
 class Aggregator:
@@ -107,16 +136,24 @@ class Aggregator:
         sampling: SamplingPolicy | None = None,
         max_pending_rollups: int = 200_000,
         seed: int | None = None,
+        max_tag_values: int = 50,
     ) -> None:
         self.service = service
         self.instance = instance
         self.max_names = max_names
+        self.max_tag_values = max_tag_values
         self.sampling = sampling or SamplingPolicy()
         self.max_pending_rollups = max_pending_rollups
         self._rng = random.Random(seed)
         self._seq = itertools.count()
-        # (minute, name, kind, status) -> [count, sum_ns, min_ns, max_ns, bins, zero_count]
-        self._rollups: dict[tuple[int, str, str, str], list[Any]] = {}
+        # (minute, name, kind, status, flow, tags) -> [count, sum_ns, min_ns, max_ns, bins, zeros]
+        self._rollups: dict[tuple[int, str, str, str, str, str], list[Any]] = {}
+        self._deferred: list[Any] = []  # (item) of steps whose flow has not ended yet
+        self._tag_keys: dict[Any, tuple[str, dict[str, str]]] = {}  # raw items -> (key, dict)
+        self._tag_values: dict[str, set[str]] = {}
+        #: Tag values counted under ``(other)`` because their key had too many values.
+        self.tag_overflows = 0
+        self._emitted: list[_Slot] = []
         self._slots: dict[tuple[int, str], _Slot] = {}
         self._drops: dict[tuple[int, str], int] = {}
         self._findings: dict[tuple[str, str, str, str], Finding] = {}
@@ -182,23 +219,51 @@ class Aggregator:
         """Aggregate finished timers; ``offset_ns`` maps their monotonic times to wall time.
 
         A record is a :class:`Timer`, or ``(timer, exc_type)`` for one that failed.
+        Steps whose flow is still running wait until it ends (see :meth:`batch`).
 
-        Returns how many records were added.
+        Returns how many records were taken (deferred steps included).
         """
+        if self._deferred:
+            waiting, self._deferred = self._deferred, []
+            for entry in waiting:
+                item = entry[0]
+                rec = item[0] if type(item) is tuple else item
+                if rec._flow._t1:
+                    self._aggregate((item,), entry[1])
+                else:
+                    self._deferred.append(entry)
+        return self._aggregate(records, offset_ns)
+
+    def _aggregate(self, records: Iterable[Any], offset_ns: int, force: bool = False) -> int:
+        """The aggregation loop; ``force`` takes steps of running flows as they are."""
         rollups = self._rollups
         names = self._names
         kinds = self._kinds
+        deferred = self._deferred
         log = math.log
         ceil = math.ceil
         mult = MULTIPLIER
         added = 0
         for item in records:
             if type(item) is tuple:  # (timer, exc_type): it ended with an exception
-                rec, exc = item
+                rec, exc = item[0], item[1]
                 status = _status_of(exc)[0]
             else:
                 rec = item
                 status = "ok"
+            flow = rec._flow
+            if flow is None or flow is rec:
+                flow_name = ""
+            else:
+                # The flow may still be renamed: aggregate its steps once it ended.
+                if not flow._t1 and not force and len(deferred) < _MAX_DEFERRED:
+                    deferred.append((item, offset_ns))
+                    added += 1
+                    continue
+                try:
+                    flow_name = names[flow.name]
+                except (KeyError, TypeError):
+                    flow_name = self._clean_name(flow.name, "flow")
             name = rec.name
             kind = rec.kind
             t0 = rec._t0
@@ -214,7 +279,9 @@ class Aggregator:
                 kind = kinds[kind]
             except (KeyError, TypeError):
                 kind = self._clean_kind(kind)
-            key = (minute, clean, kind, status)
+            tags = rec._tags
+            tag_key = self._tag_key(tags)[0] if tags else ""
+            key = (minute, clean, kind, status, flow_name, tag_key)
             acc = rollups.get(key)
             if acc is None:
                 acc = rollups[key] = [0, 0, duration, duration, {}, 0]
@@ -230,7 +297,7 @@ class Aggregator:
                 bins[bucket] = bins.get(bucket, 0) + 1
             else:
                 acc[5] += 1
-            if rec._flow is rec:
+            if flow is rec:
                 self._offer_trace(minute, clean, wall, duration, status, rec)
                 if _detect._detectors:
                     self._observe(clean, wall, duration, status, rec)
@@ -238,6 +305,44 @@ class Aggregator:
         while len(rollups) > self.max_pending_rollups or len(self._slots) > _MAX_PENDING_SLOTS:
             self._evict_oldest()
         return added
+
+    def _flush_deferred(self) -> None:
+        """Aggregate the steps still waiting for their flow, under its current name."""
+        waiting, self._deferred = self._deferred, []
+        for item, offset_ns in waiting:
+            self._aggregate((item,), offset_ns, force=True)
+
+    def _tag_key(self, tags: Any) -> tuple[str, dict[str, str]]:
+        """The stored form of a tags dict: ``(encoded, cleaned dict)``, values capped per key."""
+        try:
+            raw = tuple(sorted(tags.items()))
+            cached = self._tag_keys.get(raw)
+        except Exception:  # noqa: BLE001 - unsortable or unhashable tags
+            raw, cached = None, None
+        if cached is not None:
+            return cached
+        cleaned: dict[str, str] = {}
+        try:
+            items = list(tags.items())[:_MAX_TAG_KEYS]
+        except Exception:  # noqa: BLE001
+            items = []
+        for k, v in items:
+            key = clean_text(k, _TAG_CHARS)
+            value = clean_text(v, _TAG_CHARS)
+            seen = self._tag_values.setdefault(key, set())
+            if value not in seen:
+                if len(seen) >= self.max_tag_values:
+                    self.tag_overflows += 1
+                    value = OTHER_TAG
+                else:
+                    seen.add(value)
+            cleaned[key] = value
+        result = (encode_tags(cleaned), cleaned)
+        if raw is not None and OTHER_TAG not in cleaned.values():
+            if len(self._tag_keys) >= _MAX_NAME_CACHE:
+                self._tag_keys.clear()
+            self._tag_keys[raw] = result
+        return result
 
     def add_operations(self, operations: Iterable[Operation]) -> int:
         """Aggregate operations with explicit wall-clock starts; flows get sampled too.
@@ -349,19 +454,28 @@ class Aggregator:
             item = (duration, next(self._seq), entry)
             if len(slot.slowest) < policy.slowest:
                 heapq.heappush(slot.slowest, item)
+                slot.dirty = True
             elif duration > slot.slowest[0][0]:
                 heapq.heapreplace(slot.slowest, item)
-        if status == "error" and len(slot.errors) < policy.errors:
-            slot.errors.append(entry)
+                slot.dirty = True
+        if status == "error":
+            if len(slot.errors) < policy.errors:
+                slot.errors.append(entry)
+                slot.dirty = True
+        elif getattr(source, "_step_failed", False) and len(slot.step_errors) < policy.errors:
+            slot.step_errors.append(entry)
+            slot.dirty = True
         if policy.random:
             if len(slot.randoms) < policy.random:
                 slot.randoms.append(entry)
+                slot.dirty = True
             else:
                 j = self._rng.randrange(slot.seen)
                 if j < policy.random:
                     slot.randoms[j] = entry
+                    slot.dirty = True
 
-    def _build_trace(self, name: str, entry: Any, reasons: list[str]) -> TraceSample:
+    def _build_trace(self, name: str, entry: Any) -> TraceSample:
         wall, duration, status, rec = entry
         t0 = rec._t0
         if isinstance(rec, _Imported):
@@ -399,13 +513,14 @@ class Aggregator:
                         c._t0 - t0,
                         max(0, c._t1 - c._t0),
                         c_status,
-                        c_error,
+                        None if c_error is None else clean_text(c_error, MAX_NAME_CHARS),
                         c._depth,
                         clean_attrs(getattr(c, "_attrs", None)),
                     )
                 )
             truncated = flow.truncated
         error = _status_of(getattr(rec, "_exc", None))[1]
+        tags = rec._tags
         return TraceSample(
             service=self.service,
             instance=self.instance,
@@ -414,11 +529,12 @@ class Aggregator:
             duration_ns=duration,
             status=status,
             error=None if error is None else clean_text(error, MAX_NAME_CHARS),
-            reason=",".join(reasons),
+            reason="",
             checkpoints=checkpoints,
             children=children,
             attrs=clean_attrs(getattr(rec, "_attrs", None)),
             truncated=truncated,
+            tags=self._tag_key(tags)[1] if tags else {},
         )
 
     def _slot_traces(self, name: str, slot: _Slot) -> list[TraceSample]:
@@ -427,26 +543,41 @@ class Aggregator:
             chosen.setdefault(id(entry), (entry, []))[1].append("slowest")
         for entry in slot.errors:
             chosen.setdefault(id(entry), (entry, []))[1].append("error")
+        for entry in slot.step_errors:
+            chosen.setdefault(id(entry), (entry, []))[1].append("step_error")
         for entry in slot.randoms:
             chosen.setdefault(id(entry), (entry, []))[1].append("random")
-        return [self._build_trace(name, entry, reasons) for entry, reasons in chosen.values()]
+        if not slot.group:
+            slot.group = self._rng.getrandbits(62) + 1
+        built: dict[int, TraceSample] = {}
+        samples = []
+        for key, (entry, reasons) in chosen.items():
+            sample = slot.built.get(key) or self._build_trace(name, entry)
+            sample.reason = ",".join(reasons)
+            sample.group = slot.group
+            built[key] = sample
+            samples.append(sample)
+        slot.built = built  # samples no longer chosen are forgotten
+        return samples
 
     # -- output ------------------------------------------------------------------
 
     @property
     def pending_events(self) -> int:
-        """Operations aggregated but not yet committed to the store."""
-        return sum(acc[0] for acc in self._rollups.values())
+        """Operations taken but not yet committed to the store (waiting steps included)."""
+        return sum(acc[0] for acc in self._rollups.values()) + len(self._deferred)
 
     def batch(self, now_ns: int | None = None) -> Batch:
-        """Everything pending, as a batch; traces only of minutes ended before ``now_ns``.
+        """Everything pending, as a batch: rollups, and the trace samples that changed.
 
-        ``now_ns=None`` closes every minute (final flush, imports).
+        Samples of minutes still open at ``now_ns`` are included too (the store replaces
+        them as they change); ``now_ns=None`` closes every minute (final flush, imports).
         """
+        self._flush_deferred()
         service, instance = self.service, self.instance
         rollups = [
             Rollup(
-                SeriesKey(service, instance, name, kind, status),
+                SeriesKey(service, instance, name, kind, status, flow, tags),
                 minute * MINUTE,
                 MINUTE,
                 acc[0],
@@ -455,19 +586,22 @@ class Aggregator:
                 acc[3],
                 Sketch(acc[4], acc[5]),
             )
-            for (minute, name, kind, status), acc in self._rollups.items()
+            for (minute, name, kind, status, flow, tags), acc in self._rollups.items()
         ]
         open_minute = None if now_ns is None else now_ns // _NS_PER_MINUTE
         traces: list[TraceSample] = []
-        for (minute, name), slot in self._slots.items():
-            if open_minute is None or minute < open_minute:
+        emitted: list[_Slot] = []
+        for (_minute, name), slot in self._slots.items():
+            if slot.dirty:
                 traces.extend(self._slot_traces(name, slot))
+                emitted.append(slot)
         drops = [
             DropCount(service, instance, minute * MINUTE, reason, count)
             for (minute, reason), count in self._drops.items()
         ]
         batch = Batch(rollups, traces, drops, list(self._findings.values()))
         self._batched_minute = open_minute
+        self._emitted = emitted
         return batch
 
     def commit(self) -> None:
@@ -475,11 +609,18 @@ class Aggregator:
         self._rollups = {}
         self._drops = {}
         self._findings = {}
+        for slot in self._emitted:
+            slot.dirty = False
+        self._emitted = []
         open_minute = self._batched_minute
         if open_minute is None:
             self._slots = {}
         else:
-            self._slots = {k: v for k, v in self._slots.items() if k[0] >= open_minute}
+            # Keep the previous minute's slots a little: flows that started in it may
+            # still end (their samples then replace its group instead of adding one).
+            self._slots = {
+                k: v for k, v in self._slots.items() if k[0] >= open_minute - 1 or v.dirty
+            }
 
     def _evict_oldest(self) -> None:
         """Keep memory bounded during a long store outage: drop the oldest minute, counted."""

@@ -151,8 +151,7 @@ class Timer:
         self.kind = kind
         if attrs:  # an empty dict is not kept: one object less to allocate and collect
             self._attrs = attrs
-        if tags:
-            self._tags = tags
+        self._tags = tags  # always set: the pipeline reads it for every record
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -170,11 +169,10 @@ class Timer:
     @property
     def tags(self) -> dict[str, Any]:
         """The operation's tags: low-cardinality dimensions that split its rollups."""
-        try:
-            return self._tags
-        except AttributeError:
-            self._tags = {}
-            return self._tags
+        tags = self._tags
+        if tags is None:
+            tags = self._tags = {}
+        return tags
 
     def tag(self, **tags: Any) -> None:
         """Add tags (e.g. ``cache="hit"``): each distinct set of values gets its own percentiles.
@@ -249,9 +247,8 @@ class Timer:
         attrs = getattr(self, "_attrs", None)
         if attrs:
             timer._attrs = attrs
-        tags = getattr(self, "_tags", None)
-        if tags:
-            timer._tags = dict(tags)
+        tags = self._tags
+        timer._tags = dict(tags) if tags else None
         return timer
 
     def __call__(self, func: F) -> F:
@@ -266,7 +263,7 @@ class Timer:
 
             return cast(F, async_wrapper)
 
-        if self._is_flow or getattr(self, "_attrs", None) or getattr(self, "_tags", None):
+        if self._is_flow or getattr(self, "_attrs", None) or self._tags:
 
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -283,6 +280,7 @@ class Timer:
             timer: Timer = _new(Timer)
             timer.name = name
             timer.kind = kind
+            timer._tags = None
             with timer:
                 return func(*args, **kwargs)
 
@@ -315,13 +313,13 @@ class Flow(Timer):
         self.kind = "flow"
         if attrs:
             self._attrs = attrs
-        if tags:
-            self._tags = tags
+        self._tags = tags
         self._init_tree()
 
     def _init_tree(self) -> None:
         self._flow = self
         self._depth = 0
+        self._t1 = 0  # set when the flow ends; its steps wait for it in the pipeline
         self._outer: Timer | None = None
         self._failure: Any = None
         self._step_failed = False
@@ -407,9 +405,8 @@ class Flow(Timer):
         attrs = getattr(self, "_attrs", None)
         if attrs:
             flow._attrs = dict(attrs)
-        tags = getattr(self, "_tags", None)
-        if tags:
-            flow._tags = dict(tags)
+        tags = self._tags
+        flow._tags = dict(tags) if tags else None
         flow._init_tree()
         return flow
 
@@ -425,6 +422,7 @@ class _FlowAsChild(Timer):
         attrs = getattr(flow, "_attrs", None)
         if attrs:
             self._attrs = attrs
+        self._tags = None
         self._t0 = flow._t0
         self._t1 = flow._t1
         self._exc = getattr(flow, "_exc", None)
@@ -506,8 +504,7 @@ def record_operation(
         timer.kind = kind
         if attrs:
             timer._attrs = attrs
-        if tags:
-            timer._tags = tags
+        timer._tags = tags or None
         timer._t0 = start_ns
         timer._t1 = end_ns
         record: Any = timer
@@ -543,6 +540,7 @@ def gauge(name: Any, value: float) -> None:
         timer: Timer = _new(Timer)
         timer.name = name
         timer.kind = "gauge"
+        timer._tags = None
         timer._flow = None
         t0 = _now()
         timer._t0 = t0

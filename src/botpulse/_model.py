@@ -232,6 +232,9 @@ class Operation:
     attrs: dict[str, Any] = field(default_factory=dict)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     children: list[Child] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    #: The flow it ran in, for a step recorded on its own (``""``: none).
+    flow: str = ""
 
 
 @dataclass(slots=True)

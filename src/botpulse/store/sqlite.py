@@ -800,9 +800,7 @@ class SQLiteStore(Store):
                 group_key = group(key)
                 have = into.get(group_key)
                 if have is None:
-                    sketch = (
-                        blob.copy() if isinstance(blob, Sketch) else Sketch.from_bytes(blob)
-                    )
+                    sketch = blob.copy() if isinstance(blob, Sketch) else Sketch.from_bytes(blob)
                     into[group_key] = Rollup(
                         key, start, resolution, count, sum_ns, min_ns, max_ns, sketch
                     )
