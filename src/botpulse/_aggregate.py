@@ -565,7 +565,7 @@ class Aggregator:
     @property
     def pending_events(self) -> int:
         """Operations taken but not yet committed to the store (waiting steps included)."""
-        return sum(acc[0] for acc in self._rollups.values()) + len(self._deferred)
+        return int(sum(acc[0] for acc in self._rollups.values())) + len(self._deferred)
 
     def batch(self, now_ns: int | None = None) -> Batch:
         """Everything pending, as a batch: rollups, and the trace samples that changed.
