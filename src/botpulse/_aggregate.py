@@ -58,6 +58,7 @@ _OTHER_KIND = "other"
 _MAX_PENDING_SLOTS = 20_000
 _MAX_NAME_CACHE = 20_000  # raw name -> stored name; cleared when full (raw SQL texts vary)
 _MAX_DEFERRED = 20_000  # steps waiting for their flow to end; past this they go in as is
+_MAX_WAIT_NS = 60 * 1_000_000_000  # a flow running longer keeps the name it has then
 _MAX_TAG_KEYS = 16  # tag keys per operation
 _TAG_CHARS = 64
 OTHER_TAG = "(other)"
@@ -149,7 +150,8 @@ class Aggregator:
         # (minute, name, kind, status, flow, tags) -> [count, sum_ns, min_ns, max_ns, bins, zeros]
         self._rollups: dict[tuple[int, str, str, str, str, str], list[Any]] = {}
         self._deferred: list[Any] = []  # (item) of steps whose flow has not ended yet
-        self._tag_keys: dict[Any, tuple[str, dict[str, str]]] = {}  # raw items -> (key, dict)
+        # raw items -> (encoded, cleaned dict, whether a value went to (other))
+        self._tag_keys: dict[Any, tuple[str, dict[str, str], bool]] = {}
         self._tag_values: dict[str, set[str]] = {}
         #: Tag values counted under ``(other)`` because their key had too many values.
         self.tag_overflows = 0
@@ -280,7 +282,12 @@ class Aggregator:
             except (KeyError, TypeError):
                 kind = self._clean_kind(kind)
             tags = rec._tags
-            tag_key = self._tag_key(tags)[0] if tags else ""
+            if tags:
+                tag_key, _tag_dict, overflowed = self._tag_key(tags)
+                if overflowed:
+                    self.tag_overflows += 1
+            else:
+                tag_key = ""
             key = (minute, clean, kind, status, flow_name, tag_key)
             acc = rollups.get(key)
             if acc is None:
@@ -306,14 +313,26 @@ class Aggregator:
             self._evict_oldest()
         return added
 
-    def _flush_deferred(self) -> None:
-        """Aggregate the steps still waiting for their flow, under its current name."""
-        waiting, self._deferred = self._deferred, []
-        for item, offset_ns in waiting:
-            self._aggregate((item,), offset_ns, force=True)
+    def _flush_deferred(self, now_ns: int | None) -> None:
+        """Aggregate waiting steps whose flow has run for long, under its current name.
 
-    def _tag_key(self, tags: Any) -> tuple[str, dict[str, str]]:
-        """The stored form of a tags dict: ``(encoded, cleaned dict)``, values capped per key."""
+        ``now_ns=None`` takes them all (final flush).
+        """
+        waiting, self._deferred = self._deferred, []
+        for entry in waiting:
+            item, offset_ns = entry
+            rec = item[0] if type(item) is tuple else item
+            flow = rec._flow
+            if now_ns is None or flow._t1 or now_ns - (flow._t0 + offset_ns) > _MAX_WAIT_NS:
+                self._aggregate((item,), offset_ns, force=True)
+            else:
+                self._deferred.append(entry)
+
+    def _tag_key(self, tags: Any) -> tuple[str, dict[str, str], bool]:
+        """The stored form of a tags dict: ``(encoded, cleaned dict, overflowed)``.
+
+        Each key keeps at most ``max_tag_values`` values; later ones become ``(other)``.
+        """
         try:
             raw = tuple(sorted(tags.items()))
             cached = self._tag_keys.get(raw)
@@ -322,6 +341,7 @@ class Aggregator:
         if cached is not None:
             return cached
         cleaned: dict[str, str] = {}
+        overflowed = False
         try:
             items = list(tags.items())[:_MAX_TAG_KEYS]
         except Exception:  # noqa: BLE001
@@ -332,13 +352,13 @@ class Aggregator:
             seen = self._tag_values.setdefault(key, set())
             if value not in seen:
                 if len(seen) >= self.max_tag_values:
-                    self.tag_overflows += 1
+                    overflowed = True
                     value = OTHER_TAG
                 else:
                     seen.add(value)
             cleaned[key] = value
-        result = (encode_tags(cleaned), cleaned)
-        if raw is not None and OTHER_TAG not in cleaned.values():
+        result = (encode_tags(cleaned), cleaned, overflowed)
+        if raw is not None:
             if len(self._tag_keys) >= _MAX_NAME_CACHE:
                 self._tag_keys.clear()
             self._tag_keys[raw] = result
@@ -573,7 +593,7 @@ class Aggregator:
         Samples of minutes still open at ``now_ns`` are included too (the store replaces
         them as they change); ``now_ns=None`` closes every minute (final flush, imports).
         """
-        self._flush_deferred()
+        self._flush_deferred(now_ns)
         service, instance = self.service, self.instance
         rollups = [
             Rollup(

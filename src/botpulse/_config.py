@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _capture, _diagnostics, _findings
+from . import _capture, _diagnostics, _executors, _findings
 from ._aggregate import Aggregator, SamplingPolicy
 from ._buffer import EventBuffer
 from ._clock import Clock, SystemClock
@@ -260,6 +260,7 @@ def _start(
     pipeline.start()
     _capture.activate(clock.perf_counter_ns, buffer)
     _findings.activate(findings)
+    _executors.install()
     return running
 
 
@@ -282,6 +283,7 @@ def shutdown(timeout: float = 5.0) -> Stats | None:
             return None
         _capture.deactivate()
         _findings.deactivate()
+        _executors.uninstall()
         _running = None
         running.pipeline.stop(timeout)
         final = running.pipeline.stats()

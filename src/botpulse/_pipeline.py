@@ -274,7 +274,7 @@ class Pipeline:
                 internal_error("store.write", exc)
                 return False
             aggregator.commit()
-            self._written += before
+            self._written += before - aggregator.pending_events  # steps may wait for a flow
             if self._failing:
                 logger.warning("botpulse: store %s is writable again", self.store.describe())
             self._failing = False
