@@ -79,7 +79,7 @@ def main() -> None:
     variant, rate, seconds, db = args["variant"], args["rate"], args["seconds"], args["db"]
     mode = args.get("mode", "cpu")
     flow, step, stop = make_recorder(variant, db)
-    time.sleep(0.5)  # let threads start
+    time.sleep(args.get("warmup", 2.5))  # threads started, first flush, fold and retention done
     out: dict[str, Any] = {}
     if mode == "stall":
         # A thread running trivial flow + step pairs; the latency of each pair recorded.

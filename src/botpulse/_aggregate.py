@@ -270,7 +270,8 @@ class Aggregator:
             kind = rec.kind
             t0 = rec._t0
             duration = rec._t1 - t0
-            duration = max(duration, 0)  # time can go backwards: clamp
+            if duration < 0:  # time can go backwards: clamp
+                duration = 0
             wall = t0 + offset_ns
             minute = wall // _NS_PER_MINUTE
             try:

@@ -8,7 +8,7 @@ resolution come out of the pipeline; stores roll them up into hours and days.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._sketch import Sketch
 
@@ -40,8 +40,7 @@ STATUSES = ("ok", "error", "cancelled")
 OVERFLOW_NAME = "(other)"
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesKey:
+class SeriesKey(NamedTuple):
     """What a rollup is about: one operation of one process, with one outcome.
 
     ``flow`` is the name of the flow the operation ran in (``""`` for flows themselves

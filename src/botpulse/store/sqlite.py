@@ -131,6 +131,25 @@ def _group_traces(
 _SEP = (",", ":")
 
 
+def _minute_rollups(rollups: list[Rollup]) -> dict[tuple[int, SeriesKey], Rollup]:
+    """Minute rollups per (start, series); merged (copied) only where a key repeats."""
+    out: dict[tuple[int, SeriesKey], Rollup] = {}
+    for r in rollups:
+        if r.resolution != MINUTE:
+            for (_res, start, series), expanded in expand_resolutions([r], (MINUTE,)).items():
+                out[(start, series)] = expanded
+            continue
+        slot = (r.start, r.key)
+        have = out.get(slot)
+        if have is None:
+            out[slot] = r
+        else:
+            merged = have.copy()
+            merged.merge(r)
+            out[slot] = merged
+    return out
+
+
 def _staged_entry(sid: int, r: Rollup) -> list[Any]:
     bins = r.sketch.bins
     return [
@@ -240,6 +259,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._series_ids: dict[SeriesKey, int] = {}
         self._contended = False
+        self._busy_ms = _WRITER_BUSY_MS
         self._pid = os.getpid()
         self._new_writer_id()
         if not create and not self.path.exists():
@@ -301,6 +321,7 @@ class SQLiteStore(Store):
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = self._open(_WRITER_BUSY_MS, writable=True)
+        self._busy_ms = _WRITER_BUSY_MS
         stat = os.stat(self.path)
         self._writer = conn
         self._writer_identity = (stat.st_dev, stat.st_ino)
@@ -403,7 +424,7 @@ class SQLiteStore(Store):
         # their bucket has already been folded (late or imported data).
         now_s = batch.now_ns / 1e9 if batch.now_ns else time.time()
         open_from = (int(now_s) // MINUTE - 1) * MINUTE if not batch.final else 2**62
-        minutes = expand_resolutions(batch.rollups, (MINUTE,))
+        minutes = _minute_rollups(batch.rollups)
         with self._writer_lock:
             if self._pid != os.getpid():
                 self.after_fork()
@@ -414,12 +435,14 @@ class SQLiteStore(Store):
                 # After losing the lock to another writer, wait longer for it this time:
                 # back-to-back transactions of a busy peer leave only short gaps.
                 busy_ms = _CONTENDED_BUSY_MS if self._contended else _WRITER_BUSY_MS
-                conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                if busy_ms != self._busy_ms:
+                    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                    self._busy_ms = busy_ms
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     direct: list[tuple[int, int, int, int, int, int, Sketch]] = []
                     staged: dict[int, list[list[Any]]] = {}
-                    for (_res, start, key), r in minutes.items():
+                    for (start, key), r in minutes.items():
                         sid = self._series_id(conn, key, new_ids)
                         if start >= open_from:
                             staged.setdefault(start, []).append(_staged_entry(sid, r))
