@@ -270,7 +270,7 @@ class Aggregator:
             kind = rec.kind
             t0 = rec._t0
             duration = rec._t1 - t0
-            if duration < 0:  # time can go backwards: clamp
+            if duration < 0:  # noqa: PLR1730 - time can go backwards: clamp (max() is slower)
                 duration = 0
             wall = t0 + offset_ns
             minute = wall // _NS_PER_MINUTE
