@@ -567,6 +567,10 @@ class SQLiteStore(Store):
             return
         late: dict[tuple[int, int, int], list[Any]] = {}
         for start, sid, count, sum_ns, min_ns, max_ns, sketch in rows:
+            # Only through a folded hour: a pending hour reaches its (folded) day when
+            # the hour itself is folded (_fold_one), which must not count it twice.
+            if (HOUR, start - start % HOUR) not in folded:
+                continue
             for res in (HOUR, DAY):
                 bucket = start - start % res
                 if (res, bucket) not in folded:
