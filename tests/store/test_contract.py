@@ -298,3 +298,51 @@ class TestFindings:
         assert len(store.read_findings(DAY0, DAY0 + DAY)) == 1
         store.apply_retention(DAY0 + 91 * DAY)
         assert store.read_findings(DAY0, DAY0 + DAY) == []
+
+
+class TestBulkHistory:
+    @pytest.mark.slow
+    def test_ninety_days_at_a_thousand_operations_an_hour_read_back_exactly(
+        self, tmp_path: Path
+    ) -> None:
+        # SQLite only: streaming in bounded chunks is what is tested (the memory store
+        # holds everything by design), and 2.16M operations take a while.
+        store = open_store(f"sqlite:///{tmp_path / 'bulk.db'}")
+        days, per_hour = 90, 1000
+        start = DAY0 - days * DAY
+
+        def history():  # type: ignore[no-untyped-def]
+            # Generated lazily: the store must stream, not hold it all.
+            for hour in range(days * 24):
+                base = start + hour * HOUR
+                for i in range(per_hour):
+                    yield Operation(
+                        "cmd" if i % 4 else "db.q",
+                        int((base + i * 3.6) * NS),
+                        (1 + i % 7) * MS,
+                        kind="flow" if i % 4 else "db",
+                    )
+
+        assert (
+            store.write_operations(history(), service="bot", instance="imp") == days * 24 * per_hour
+        )
+        now = DAY0  # every minute row is still there for the check below
+        retention = store.retention
+        store.retention = Retention(minute_rollups_days=100, hour_rollups_days=100)
+        try:
+            for res in (MINUTE, HOUR, DAY):
+                counts: dict[int, int] = {}
+                for r in store.read_rollups(res, start, DAY0, SeriesFilter()):
+                    counts[r.start] = counts.get(r.start, 0) + r.count
+                assert sum(counts.values()) == days * 24 * per_hour, res
+                expected_per_bucket = per_hour * res // HOUR if res >= HOUR else None
+                if expected_per_bucket is not None:
+                    assert set(counts.values()) == {expected_per_bucket}, res
+                else:  # 1,000 an hour, one every 3.6 s: 16 or 17 per minute
+                    assert set(counts.values()) <= {16, 17}
+            summary = store.summarize(start, DAY0, now=now)
+            assert summary.rollups[("bot", "cmd", "flow", "ok")].count == days * 24 * 750
+            assert store.read_drops(start, DAY0) == {}
+        finally:
+            store.retention = retention
+            store.close()

@@ -159,6 +159,13 @@ def refine_plan(plan: WindowPlan, pending: Iterable[tuple[int, int]]) -> WindowP
     return WindowPlan(tuple(segments), plan.start, plan.end)
 
 
+_IMPORT_CHUNK = 50_000
+
+
+def _started(op: Operation) -> int:
+    return op.started_ns if isinstance(op.started_ns, int) else 0
+
+
 def to_epoch_seconds(moment: datetime | float | int) -> float:
     """Epoch seconds of an aware datetime (naive means UTC) or a number."""
     if isinstance(moment, datetime):
@@ -289,15 +296,39 @@ class Store(ABC):
         service: str = "imported",
         instance: str = "import",
     ) -> int:
-        """Record operations with explicit past timestamps; return how many were written.
+        """Record operations with explicit past timestamps; return how many were stored.
 
-        Hour and day rows of buckets that have closed are completed before returning.
+        Any amount of history is streamed in bounded chunks (each sorted by time,
+        aggregated and written in one transaction), so memory stays bounded and nothing
+        is dropped. Raises ``ValueError``/``TypeError`` at the first invalid operation;
+        the chunks before it are already stored. Hour and day rows of buckets that have
+        closed are completed before returning.
+
+        Example::
+
+            store.write_operations(
+                (Operation("leaderboard", started_ns, duration_ns, kind="flow") for ...),
+                service="mybot",
+            )
         """
-        aggregator = Aggregator(service, instance)
-        count = aggregator.add_operations(operations)
-        self.write(aggregator.batch(None))
+        stored = 0
+        chunk: list[Operation] = []
+        for op in operations:
+            chunk.append(op)
+            if len(chunk) >= _IMPORT_CHUNK:
+                stored += self._write_chunk(chunk, service, instance)
+                chunk = []
+        if chunk:
+            stored += self._write_chunk(chunk, service, instance)
         while self.fold(limit=100):
             pass
+        return stored
+
+    def _write_chunk(self, chunk: list[Operation], service: str, instance: str) -> int:
+        chunk.sort(key=_started)
+        aggregator = Aggregator(service, instance, max_pending_rollups=len(chunk) + 1)
+        count = aggregator.add_operations(chunk)
+        self.write(aggregator.batch(None))
         return count
 
     @abstractmethod
