@@ -53,6 +53,17 @@ def get_typed_signature_fastapi_095(call: Callable[..., Any]) -> inspect.Signatu
     )
 
 
+def get_typed_return_annotation_fastapi_095(call: Callable[..., Any]) -> Any:
+    """FastAPI 0.95.2's ``get_typed_return_annotation`` (the response model)."""
+    annotation = inspect.signature(call).return_annotation
+    if annotation is inspect.Signature.empty:
+        return None
+    globalns = getattr(call, "__globals__", {})
+    if isinstance(annotation, str):
+        return typing._eval_type(ForwardRef(annotation), globalns, globalns)  # type: ignore[attr-defined]
+    return annotation
+
+
 def _sync_handler(update: TelegramUpdate, *, verbose: bool = False) -> Reply:
     """Answer an update."""
     return Reply(f"sync {update.update_id} {verbose}")
@@ -106,6 +117,7 @@ def test_string_annotations_resolve_in_the_wrappers_globals(
     typed = get_typed_signature_fastapi_095(wrapped)
     assert typed.parameters["update"].annotation is TelegramUpdate
     assert typed.parameters["verbose"].annotation is bool
+    assert get_typed_return_annotation_fastapi_095(wrapped) is Reply
     # What typing (and FastAPI >= 0.100, discord.py, pydantic) does: unwrap or read __globals__.
     hints = typing.get_type_hints(wrapped)
     assert hints == {"update": TelegramUpdate, "verbose": bool, "return": Reply}
