@@ -136,14 +136,24 @@ def scrub_secrets(text: str) -> str:
     if ":" in text:
         if "/bot" in text:
             text = _TELEGRAM_PATH.sub(_MASKED, text)
-        if len(text) >= 36:
+        if len(text) >= 36 and _TELEGRAM_SECRET.search(text):
             text = _mask_telegram_tokens(text)
     if "/webhooks/" in text or "/interactions/" in text:
         text = _DISCORD_HOOK.sub(_MASKED, text)
     if "earer" in text or "EARER" in text or "Basic" in text or "Bot" in text or "oken" in text:
         text = _AUTH_VALUE.sub(_MASKED, text)
     if "=" in text:
-        text = _mask_secret_params(text)
+        low = text.lower()
+        if (
+            "pass" in low
+            or "pwd" in low
+            or "secret" in low
+            or "token" in low
+            or "key" in low
+            or "auth" in low
+            or "sig" in low
+        ):
+            text = _mask_secret_params(text)
     if len(text) >= 59 and "." in text:
         text = _DISCORD_TOKEN.sub(_MASKED, text)
     if "eyJ" in text:
