@@ -7,7 +7,7 @@ import pytest
 from botpulse._aggregate import Aggregator, SamplingPolicy
 from botpulse._model import MINUTE, OVERFLOW_NAME
 from botpulse._sanitize import MAX_ATTR_CHARS, MAX_NAME_CHARS, clean_attrs
-from botpulse.store import Operation
+from botpulse.store import MemoryStore, Operation, SeriesFilter
 
 T0 = 1_700_006_400 * 10**9
 MS = 10**6
@@ -125,6 +125,29 @@ def test_failed_write_keeps_everything_and_memory_stays_bounded() -> None:
     assert agg.lost_events == 10
     assert sum(d.count for d in batch.drops if d.reason == "store_unavailable") == 10
     assert agg.pending_events == 20
+
+
+def test_an_outage_evicts_the_oldest_minutes_first() -> None:
+    agg = Aggregator("s", "i", max_pending_rollups=8)  # 2 series: 4 minutes
+    for minute in range(7):  # minute m: m + 1 operations "a" and one sampled flow "cmd"
+        agg.add_operations([Operation("a", T0 + minute * MIN + k, MS) for k in range(minute + 1)])
+        agg.add_operations([flow(T0 + minute * MIN + 30 * 10**9, 5)])
+    assert agg.lost_events == (1 + 2 + 3) + 3
+    # What a reader sees once the store is back: minutes 3..6 exact; 0..2 counted as lost.
+    store = MemoryStore()
+    store.write(agg.batch(None))
+    agg.commit()
+    t0_s = T0 // 10**9
+    rows = store.read_rollups(MINUTE, t0_s, t0_s + 3600, SeriesFilter())
+    assert sorted((r.start, r.key.name, r.count) for r in rows) == [
+        (t0_s + m * 60, name, count)
+        for m in range(3, 7)
+        for name, count in (("a", m + 1), ("cmd", 1))
+    ]
+    traces = store.read_traces(t0_s, t0_s + 3600, limit=100)
+    assert sorted(t.started_ns for t in traces) == [T0 + m * MIN + 30 * 10**9 for m in range(3, 7)]
+    assert store.read_drops(t0_s, t0_s + 3600) == {"store_unavailable": 9}
+    assert store.read_drops(t0_s + 180, t0_s + 3600) == {}  # the loss is in the evicted minutes
 
 
 def test_operation_type_errors() -> None:

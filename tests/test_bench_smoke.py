@@ -7,6 +7,7 @@ this test only keeps the one command working and its JSON complete.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "storage",
         "report",
         "memory",
+        "sanitize",
     }
     targets = {
         f["key"]: f
@@ -60,4 +62,14 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
     }
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure
-        assert figure["passed"] in (True, False), figure
+        # The verdict is the target applied to the value (in the figure's own unit).
+        match = re.fullmatch(r"(<=|>=) ([\d.,]+)\s*(%|x|s|MB)?", figure["target"])
+        assert match, figure
+        limit = float(match[2].replace(",", ""))
+        expected = figure["value"] <= limit if match[1] == "<=" else figure["value"] >= limit
+        assert figure["passed"] is expected, figure
+    # Figures without a target are information, never a verdict.
+    for section in doc["results"].values():
+        for f in section["figures"]:
+            if not f["target"]:
+                assert f["passed"] is None, f

@@ -511,7 +511,7 @@ class Aggregator:
                     c.start_ns,
                     max(0, c.duration_ns),
                     c.status,
-                    c.error,
+                    None if c.error is None else clean_text(c.error, MAX_NAME_CHARS),
                     c.depth,
                     clean_attrs(c.attrs),
                 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import types
 from collections.abc import Callable, Sized
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar, cast
@@ -252,42 +253,82 @@ class Timer:
         return timer
 
     def __call__(self, func: F) -> F:
-        """Decorate ``func``: each call is timed by a fresh timer with this one's settings."""
-        fresh = self._fresh
+        """Decorate ``func``: each call is timed by a fresh timer with this one's settings.
+
+        The wrapper keeps ``func``'s name, docstring, annotations and signature
+        (``functools.wraps``) and lives in ``func``'s module globals, so frameworks
+        that resolve string annotations in the wrapper's ``__globals__`` (FastAPI
+        before 0.100) find the user's types as they would on ``func`` itself.
+        """
         if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async with fresh():
-                    return await func(*args, **kwargs)
-
-            return cast(F, async_wrapper)
-
-        if self._is_flow or getattr(self, "_attrs", None) or self._tags:
-
-            @functools.wraps(func)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with fresh():
-                    return func(*args, **kwargs)
-
-            return cast(F, wrapper)
-
-        # The common case, a plain @measure("name"): the fresh timer built inline.
-        name, kind = self.name, self.kind
-
-        @functools.wraps(func)
-        def plain_wrapper(*args: Any, **kwargs: Any) -> Any:
-            timer: Timer = _new(Timer)
-            timer.name = name
-            timer.kind = kind
-            timer._tags = None
-            with timer:
-                return func(*args, **kwargs)
-
-        return cast(F, plain_wrapper)
+            wrapper = _async_wrapper(func, self._fresh)
+        elif self._is_flow or getattr(self, "_attrs", None) or self._tags:
+            wrapper = _sync_wrapper(func, self._fresh)
+        else:
+            # The common case, a plain @measure("name"): the fresh timer built inline.
+            wrapper = _plain_wrapper(func, self.name, self.kind, _new, Timer)
+        return cast(F, _rehome(wrapper, func))
 
     def __repr__(self) -> str:
         return f"<botpulse.{type(self).__name__} {self.name!r} kind={self.kind!r}>"
+
+
+# The decorator's wrappers. Each is built by a factory so that everything it calls is
+# a closure variable: the code makes no global lookups, so :func:`_rehome` can rebind
+# it to the decorated function's module globals without breaking it.
+
+
+def _async_wrapper(func: Callable[..., Any], fresh: Callable[[], Timer]) -> Callable[..., Any]:
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        async with fresh():
+            return await func(*args, **kwargs)
+
+    return async_wrapper
+
+
+def _sync_wrapper(func: Callable[..., Any], fresh: Callable[[], Timer]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with fresh():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _plain_wrapper(
+    func: Callable[..., Any],
+    name: Any,
+    kind: str,
+    new: Callable[[type[Timer]], Timer],
+    timer_cls: type[Timer],
+) -> Callable[..., Any]:
+    def plain_wrapper(*args: Any, **kwargs: Any) -> Any:
+        timer = new(timer_cls)
+        timer.name = name
+        timer.kind = kind
+        timer._tags = None
+        with timer:
+            return func(*args, **kwargs)
+
+    return plain_wrapper
+
+
+def _rehome(wrapper: Callable[..., Any], func: Callable[..., Any]) -> Callable[..., Any]:
+    """``wrapper`` with ``func``'s module globals and metadata (name, doc, annotations, ...).
+
+    Frameworks resolve a handler's string annotations (``from __future__ import
+    annotations``) in ``handler.__globals__``; FastAPI before 0.100 reads the
+    *wrapper's*, which would otherwise be botpulse's module and miss the user's types.
+    """
+    target_globals = getattr(func, "__globals__", None)
+    if isinstance(target_globals, dict) and isinstance(wrapper, types.FunctionType):
+        wrapper = types.FunctionType(
+            wrapper.__code__,
+            target_globals,
+            wrapper.__name__,
+            wrapper.__defaults__,
+            wrapper.__closure__,
+        )
+    return functools.update_wrapper(wrapper, func)
 
 
 class Flow(Timer):

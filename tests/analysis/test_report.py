@@ -97,3 +97,30 @@ def test_empty_window(store: MemoryStore) -> None:
     assert report.operations == []
     assert report.slowest_flows == []
     assert report.dropped_events == 0
+
+
+def test_window_across_the_minute_cutoff_counts_everything_and_says_what_it_covers(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """40 events, 20 of them only in an hour row: the report counts 40 and shows the widening."""
+    from botpulse.store import open_store
+
+    hour = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+    h0 = int(hour.timestamp())
+    now = hour + timedelta(days=2, minutes=30)  # minute rows before 10:30 expire
+    for store in (MemoryStore(), open_store(f"sqlite:///{tmp_path / 'r.db'}")):
+        ops = [
+            Operation("/cmd", (h0 + 60 * m + 5) * NS, (m + 1) * MS, kind="flow")
+            for m in range(10, 50)
+        ]
+        store.write_operations(ops, service="bot", instance="a")
+        store.apply_retention(now.timestamp())
+        report = build_report(
+            store, hour + timedelta(minutes=5), hour + timedelta(minutes=55), now=now
+        )
+        (cmd,) = report.operations
+        assert (cmd.name, cmd.count, cmd.min_ms, cmd.max_ms) == ("/cmd", 40, 11.0, 50.0)
+        assert (report.covered_since, report.covered_until) == (hour, hour + timedelta(hours=1))
+        covered = report.to_dict()["covered"]
+        assert covered == {"since": "2026-11-20T10:00:00Z", "until": "2026-11-20T11:00:00Z"}
+        store.close()

@@ -23,12 +23,13 @@ pytestmark = pytest.mark.slow
 
 RECORDER = Path(__file__).with_name("_recorder.py")
 FLUSH_INTERVAL = 0.2
-#: Scheduling slack on a noisy 2-core machine: the 50 ms drain tick, the write itself and
-#: the recorder hogging the interpreter lock. Events older than FLUSH_INTERVAL + MARGIN
-#: at the kill must be in the store.
-MARGIN = 0.3
-#: Kill moments after the recorder is ready, at different phases of the 0.2 s write cycle.
-KILL_AFTER = (1.25, 2.07, 2.93)
+#: Scheduling slack on a loaded 2-core machine shared with other test runs: the drain
+#: tick, the write itself and the recorder hogging the interpreter lock. Events older
+#: than FLUSH_INTERVAL + MARGIN at the kill must be in the store.
+MARGIN = 1.0
+#: Kill moments after the recorder is ready (each well past FLUSH_INTERVAL + MARGIN), at
+#: different phases of the 0.2 s write cycle.
+KILL_AFTER = (2.25, 3.07, 3.93)
 
 
 def _run_and_kill(url: str, service: str, after: float) -> tuple[float, list[tuple[float, int]]]:
@@ -53,7 +54,7 @@ def _run_and_kill(url: str, service: str, after: float) -> tuple[float, list[tup
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         try:
-            assert first.wait(30), "the recorder never started"
+            assert first.wait(60), "the recorder never started"
             time.sleep(after)
             killed_at = time.monotonic()
             os.kill(proc.pid, signal.SIGKILL)

@@ -158,6 +158,46 @@ class TestRetention:
         assert store.read_traces(0, DAY0 + DAY) == []
         assert store.read_drops(0, DAY0 + DAY) == {}
 
+    def test_day_rows_outlive_hour_rows_until_their_own_retention(self, store: Store) -> None:
+        # Defaults: minutes 2 days, hours 35 days, days 90 days.
+        store.write_operations([op("kept", DAY0 + 3600 * h + 7, 3) for h in range(5)])
+
+        def rows(resolution: int) -> list[int]:
+            return [
+                r.count for r in store.read_rollups(resolution, DAY0, DAY0 + DAY, SeriesFilter())
+            ]
+
+        store.apply_retention(DAY0 + 36 * DAY)
+        assert (rows(MINUTE), rows(HOUR), rows(DAY)) == ([], [], [5])
+        store.apply_retention(DAY0 + 89 * DAY)
+        assert rows(DAY) == [5]
+        summary = store.summarize(DAY0, DAY0 + DAY, now=DAY0 + 89 * DAY)
+        assert [r.count for r in summary.rollups.values()] == [5]
+        assert (summary.start, summary.end) == (DAY0, DAY0 + DAY)
+        store.apply_retention(DAY0 + 91 * DAY)
+        assert rows(DAY) == []
+
+    def test_window_across_the_minute_cutoff_reads_hours_for_the_expired_part(
+        self, store: Store
+    ) -> None:
+        # One event a minute from 00:10 to 00:49; minute rows older than `now - 2 days`
+        # (00:30) are gone, so 20 of the 40 events survive only in the 00:00 hour row.
+        store.write_operations([op("cmd", DAY0 + 60 * m + 5, 2) for m in range(10, 50)])
+        now = DAY0 + 2 * DAY + 30 * 60
+        store.apply_retention(now)
+        minutes = list(store.read_rollups(MINUTE, DAY0, DAY0 + HOUR, SeriesFilter()))
+        assert sum(r.count for r in minutes) == 20
+        summary = store.summarize(DAY0 + 5 * 60, DAY0 + 55 * 60, now=now)
+        assert {k: r.count for k, r in summary.rollups.items()} == {
+            ("imported", "cmd", "op", "ok"): 40
+        }
+        # The covered window says honestly that it widened to the whole hour.
+        assert (summary.start, summary.end) == (DAY0, DAY0 + HOUR)
+        # A window wholly after the cutoff still reads exact minutes.
+        summary = store.summarize(DAY0 + 40 * 60, DAY0 + 45 * 60, now=now)
+        assert [r.count for r in summary.rollups.values()] == [5]
+        assert (summary.start, summary.end) == (DAY0 + 40 * 60, DAY0 + 45 * 60)
+
     def test_custom_retention_is_validated(self) -> None:
         with pytest.raises(ValueError, match="traces_days"):
             Retention(traces_days=0)
@@ -192,6 +232,21 @@ class TestTraces:
         assert [t.duration_ns // MS for t in got] == [30, 10]
         recent = store.read_traces(DAY0, DAY0 + 200, limit=1, order="recent")
         assert recent[0].started_ns == (DAY0 + 100) * NS
+
+    def test_window_bounds_are_since_inclusive_until_exclusive(self, store: Store) -> None:
+        at = [DAY0 + 60, DAY0 + 90.25, DAY0 + 120, DAY0 + 120.5]
+        store.write(Batch(traces=[_trace("w", t, 10 + i) for i, t in enumerate(at)]))
+
+        def started(since: float, until: float, order: str = "slowest") -> list[int]:
+            got = store.read_traces(since, until, limit=10, order=order)  # type: ignore[arg-type]
+            return sorted(t.started_ns for t in got)
+
+        a, b, c, d = (int(t * NS) for t in at)
+        for order in ("slowest", "recent"):
+            assert started(DAY0 + 60, DAY0 + 120, order) == [a, b]
+            assert started(DAY0 + 90.25, DAY0 + 120.5, order) == [b, c]
+            assert started(DAY0 + 60.001, DAY0 + 90.25, order) == []
+            assert started(DAY0 + 120, DAY0 + 121, order) == [c, d]
 
     def test_flows_written_through_operations_are_sampled(self, store: Store) -> None:
         flow = op("cmd", DAY0 + 1, 40, kind="flow", checkpoints=[Checkpoint("half", 20 * MS)],
