@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from botpulse.analysis import build_report
-from botpulse.store import open_store
+from botpulse.store import SeriesFilter, open_store
 
 from .helpers import integrity, stored_counts
 
@@ -32,7 +32,9 @@ MARGIN = 1.0
 KILL_AFTER = (2.25, 3.07, 3.93)
 
 
-def _run_and_kill(url: str, service: str, after: float) -> tuple[float, list[tuple[float, int]]]:
+def _run_and_kill(
+    url: str, service: str, after: float, sig: int = signal.SIGKILL
+) -> tuple[float, list[tuple[float, int]]]:
     """Start a recorder, SIGKILL it ``after`` seconds after its first report; return the kill
     time (monotonic, comparable across processes on Linux) and its ``(time, recorded)`` lines."""
     lines: list[tuple[float, int]] = []
@@ -57,7 +59,7 @@ def _run_and_kill(url: str, service: str, after: float) -> tuple[float, list[tup
             assert first.wait(60), "the recorder never started"
             time.sleep(after)
             killed_at = time.monotonic()
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, sig)
             proc.wait(10)
         finally:
             if proc.poll() is None:
@@ -66,17 +68,24 @@ def _run_and_kill(url: str, service: str, after: float) -> tuple[float, list[tup
         reader.join(10)
         assert proc.stderr is not None
         errors = proc.stderr.read()
-    assert proc.returncode == -signal.SIGKILL, errors
+    assert proc.returncode == -sig, errors
     return killed_at, lines
 
 
-def test_kill_9_mid_write_loses_at_most_one_flush_interval(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_killed_bot_loses_at_most_one_flush_interval_of_counts_and_traces(
+    tmp_path: Path, sig: int
+) -> None:
+    # SIGTERM (what systemd and Docker send) with Python's default handler ends the
+    # process without running atexit: no final flush, like kill -9. botpulse replaces
+    # no signal handler of the bot's; what it wrote at its last flush is what counts.
     path = tmp_path / "crash.db"
     url = f"sqlite:///{path}"
     total_stored = 0
+    wall_offset = time.time() - time.monotonic()
     for i, after in enumerate(KILL_AFTER):
         service = f"crash-{i}"
-        killed_at, lines = _run_and_kill(url, service, after)
+        killed_at, lines = _run_and_kill(url, service, after, sig)
         recorded_by_kill = lines[-1][1]
         must_be_stored = max(
             (n for at, n in lines if at <= killed_at - FLUSH_INTERVAL - MARGIN), default=0
@@ -92,6 +101,16 @@ def test_kill_9_mid_write_loses_at_most_one_flush_interval(tmp_path: Path) -> No
         assert stored <= recorded_by_kill + 100
         assert counts["cmd", "flow", "ok"] == counts["db.query", "db", "ok"]
         total_stored += stored
+        # Trace samples of the minute the bot died in reached the store too: the
+        # flows of the last flushed moment are in a minute that has samples.
+        flushed_by = wall_offset + killed_at - FLUSH_INTERVAL - MARGIN
+        crash_minute = int(flushed_by) // 60 * 60
+        with open_store(url, create=False) as store:
+            samples = store.read_traces(
+                crash_minute, crash_minute + 60, SeriesFilter(service=service), limit=100
+            )
+        assert samples, f"no trace sample of the crash minute {crash_minute}"
+        assert all(s.children and s.children[0].name == "db.query" for s in samples)
 
     # The store opens and reports after three crashes; every service is there.
     now = datetime.now(timezone.utc)
