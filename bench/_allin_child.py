@@ -52,7 +52,11 @@ def make_recorder(variant: str, db: str) -> tuple[Any, Any, Any]:
         return (lambda n: flows[n].time()), (lambda n: steps[n].time()), (lambda: None)
     if variant == "otel":
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
 
         class NoOpExporter(SpanExporter):
             def export(self, spans: Any) -> SpanExportResult:

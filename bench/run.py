@@ -33,7 +33,17 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 from rich.console import Console
 from rich.table import Table
 
-from bench import accuracy, hot_path, memory, pipeline, report_latency, sanitize, storage
+from bench import (
+    accuracy,
+    allin,
+    hot_path,
+    memory,
+    pipeline,
+    report_latency,
+    sanitize,
+    soak,
+    storage,
+)
 from bench._common import BENCH_DIR, Figure, Outcome, machine_info
 
 #: In run order: the hot path first, in a process not yet grown by the others.
@@ -45,6 +55,8 @@ BENCHMARKS: dict[str, Callable[[bool], Outcome]] = {
     "report": report_latency.run,
     "memory": memory.run,
     "sanitize": sanitize.run,
+    "allin": allin.run,
+    "soak": soak.run,
 }
 MARKER = "<!-- everything above this line is written by bench/run.py --markdown -->"
 
