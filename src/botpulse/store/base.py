@@ -37,6 +37,7 @@ from .._model import (
 )
 
 __all__ = [
+    "Activity",
     "Retention",
     "merge_findings",
     "SeriesFilter",
@@ -44,6 +45,7 @@ __all__ = [
     "Summary",
     "WindowPlan",
     "expand_resolutions",
+    "merge_spans",
     "plan_window",
     "to_epoch_seconds",
 ]
@@ -76,17 +78,26 @@ class Retention:
 
 @dataclass(frozen=True, slots=True)
 class SeriesFilter:
-    """Which series a read selects: a name glob, a kind, a service (``None`` = any)."""
+    """Which series a read selects: a name glob, a kind, a service, an instance, a status.
+
+    ``None`` means any.
+    """
 
     name: str | None = None
     kind: str | None = None
     service: str | None = None
+    instance: str | None = None
+    status: str | None = None
 
     def matches(self, key: SeriesKey) -> bool:
         """Whether ``key`` is selected."""
         if self.kind is not None and key.kind != self.kind:
             return False
         if self.service is not None and key.service != self.service:
+            return False
+        if self.instance is not None and key.instance != self.instance:
+            return False
+        if self.status is not None and key.status != self.status:
             return False
         return self.name is None or fnmatch.fnmatchcase(key.name, self.name)
 
@@ -108,6 +119,51 @@ class Summary:
     end: int
     rollups: dict[tuple[str, str, str, str], Rollup] = field(default_factory=dict)
     # keyed by (service, name, kind, status)
+
+
+@dataclass(slots=True)
+class Activity:
+    """What one process (service, instance) recorded in a window, and when.
+
+    ``spans`` are the bucket-aligned ``(start, end)`` epoch-second spans in which it
+    recorded anything, merged and sorted: whole minutes where minute rows are kept,
+    whole hours or days where only coarser rows remain. ``first_s``/``last_s`` are the
+    start of the first span and the end of the last.
+    """
+
+    service: str
+    instance: str
+    count: int = 0
+    errors: int = 0
+    cancelled: int = 0
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def first_s(self) -> int:
+        """Start of the first bucket with data (epoch seconds)."""
+        return self.spans[0][0] if self.spans else 0
+
+    @property
+    def last_s(self) -> int:
+        """End of the last bucket with data (epoch seconds)."""
+        return self.spans[-1][1] if self.spans else 0
+
+    @property
+    def active_minutes(self) -> int:
+        """Minutes in which this process recorded anything."""
+        return sum(end - start for start, end in self.spans) // MINUTE
+
+
+def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``(start, end)`` spans covering the same time as ``spans``."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def to_epoch_seconds(moment: datetime | float | int) -> float:
@@ -329,6 +385,107 @@ class Store(ABC):
                 into[group] = rollup  # read_rollups returns fresh objects: take it
             else:
                 have.merge(rollup)
+
+    # -- activity reads (issue 7: report rates, covered span, per-instance summary) --
+    # Read-only, generic over read_rollups(); a backend may override with a faster query
+    # that returns the same result.
+
+    def read_activity(
+        self,
+        since: datetime | float,
+        until: datetime | float,
+        selector: SeriesFilter | None = None,
+        *,
+        now: datetime | float | None = None,
+    ) -> list[Activity]:
+        """Per (service, instance): counts and the bucket spans in which it recorded anything.
+
+        Reads the rows :meth:`summarize` reads (:func:`plan_window`: minute rows at the
+        window's edges, hour and day rows in the middle of longer windows), then
+        re-reads at minute resolution, where minute rows are still kept, the first and
+        last coarse bucket of each process and the quietest other ones (fewest
+        operations first, up to ``ACTIVITY_REFINE_BUDGET`` operations in all). So first
+        and last seen are exact to the minute within minute retention, and so are the
+        active minutes of a bot that is idle most of the time; a busy hour read from an
+        hour row counts whole. Sorted by service and instance.
+
+        Example::
+
+            for a in store.read_activity(since, until):
+                print(a.service, a.instance, a.count, a.active_minutes, a.last_s)
+        """
+        selector = selector or SeriesFilter()
+        now_s = time.time() if now is None else to_epoch_seconds(now)
+        found: dict[tuple[str, str], Activity] = {}
+        # per process: bucket (resolution, start) -> the spans it is active in there
+        spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]] = {}
+        counts: dict[tuple[tuple[str, str], int, int], int] = {}
+        clip: dict[tuple[int, int], tuple[int, int]] = {}
+        plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
+        for res, lower, upper in plan.segments:
+            for rollup in self.read_rollups(res, math.floor(lower / res) * res, upper, selector):
+                lo, hi = max(rollup.start, lower), min(rollup.start + res, upper)
+                if hi <= lo or rollup.count <= 0:
+                    continue
+                key = (rollup.key.service, rollup.key.instance)
+                activity = found.get(key)
+                if activity is None:
+                    activity = found[key] = Activity(*key)
+                    spans[key] = {}
+                activity.count += rollup.count
+                if rollup.key.status == "error":
+                    activity.errors += rollup.count
+                elif rollup.key.status == "cancelled":
+                    activity.cancelled += rollup.count
+                bucket = (res, rollup.start)
+                spans[key].setdefault(bucket, set()).add((lo, hi))
+                if res != MINUTE:
+                    clip[bucket] = (lo, hi)
+                    counts[key, res, rollup.start] = counts.get((key, res, rollup.start), 0)
+                    counts[key, res, rollup.start] += rollup.count
+        self._refine_activity(counts, clip, spans, selector, now_s)
+        for key, activity in found.items():
+            activity.spans = merge_spans(span for s in spans[key].values() for span in s)
+        return [found[key] for key in sorted(found)]
+
+    #: How many operations' worth of coarse buckets read_activity re-reads per minute.
+    ACTIVITY_REFINE_BUDGET = 20_000
+
+    def _refine_activity(
+        self,
+        counts: dict[tuple[tuple[str, str], int, int], int],
+        clip: dict[tuple[int, int], tuple[int, int]],
+        spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]],
+        selector: SeriesFilter,
+        now_s: float,
+    ) -> None:
+        """Replace whole coarse buckets by the minutes with data, where minute rows are kept."""
+        horizon = self.retention.horizon(MINUTE, now_s)
+        edges: dict[tuple[str, str], tuple[int, int]] = {}
+        for key, _res, start in counts:
+            first, last = edges.get(key, (start, start))
+            edges[key] = (min(first, start), max(last, start))
+        candidates = sorted(
+            (start not in edges[key], count, key, res, start)
+            for (key, res, start), count in counts.items()
+            if start >= horizon
+        )
+        chosen: dict[tuple[int, int], set[tuple[str, str]]] = {}
+        spent = 0
+        for inner, count, key, res, start in candidates:
+            if inner and spent + count > self.ACTIVITY_REFINE_BUDGET:
+                break
+            spent += count
+            chosen.setdefault((res, start), set()).add(key)
+        for bucket, keys in sorted(chosen.items()):
+            lo, hi = clip[bucket]
+            minutes: dict[tuple[str, str], set[tuple[int, int]]] = {}
+            for rollup in self.read_rollups(MINUTE, lo, hi, selector):
+                key = (rollup.key.service, rollup.key.instance)
+                if key in keys and rollup.count > 0:
+                    minutes.setdefault(key, set()).add((rollup.start, rollup.start + MINUTE))
+            for key, found in minutes.items():
+                spans[key][bucket] = found
 
     # -- lifecycle ---------------------------------------------------------------
 
