@@ -261,10 +261,14 @@ class Sketch:
         """
         zero_count, first, deltas, counts = _decode(data)
         bins = self.bins
-        get = bins.get
         # accumulate() yields one key more than there are counts when the sketch is empty.
-        for key, count in zip(accumulate(deltas, initial=first), counts, strict=False):
-            bins[key] = get(key, 0) + count
+        pairs = zip(accumulate(deltas, initial=first), counts, strict=False)
+        if not bins:  # decoding into an empty sketch (from_bytes): build the dict in C
+            bins.update(pairs)
+        else:
+            get = bins.get
+            for key, count in pairs:
+                bins[key] = get(key, 0) + count
         self.zero_count += zero_count
 
     def __eq__(self, other: object) -> bool:

@@ -393,10 +393,8 @@ def build_report(
     """
     now = now or datetime.now(timezone.utc)
     selector = SeriesFilter(name=name, kind=kind, service=service, instance=instance)
-    process = SeriesFilter(service=service, instance=instance)
-    summary = store.summarize(since, until, selector, now=now)
+    summary, activity, covered_spans = store.summarize_activity(since, until, selector, now=now)
     since_s, until_s = to_epoch_seconds(since), to_epoch_seconds(until)
-    activity = store.read_activity(since, until, process, now=now)
     service_spans: dict[str, list[tuple[int, int]]] = {}
     for a in activity:
         service_spans[a.service] = merge_spans(service_spans.get(a.service, []) + a.spans)
@@ -423,10 +421,6 @@ def build_report(
         failures = SeriesFilter(name=name, service=service, instance=instance, status="error")
         samples = store.read_traces(since_s, until_s, failures, limit=top, order="recent")
         failed = [FlowTrace.from_sample(s) for s in samples]
-    covered = activity
-    if name is not None or kind is not None:
-        covered = store.read_activity(since, until, selector, now=now)
-    covered_spans = merge_spans(span for a in covered for span in a.spans)
     covered_since_s = covered_spans[0][0] if covered_spans else since_s
     covered_until_s = covered_spans[-1][1] if covered_spans else since_s
     drops = store.read_drops(since_s, until_s)

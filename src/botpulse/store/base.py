@@ -387,8 +387,11 @@ class Store(ABC):
                 have.merge(rollup)
 
     # -- activity reads (issue 7: report rates, covered span, per-instance summary) --
-    # Read-only, generic over read_rollups(); a backend may override with a faster query
-    # that returns the same result.
+    # Read-only and generic over read_rollups(). A backend may override
+    # _activity_rows() with a query that skips the sketches when only activity is read.
+
+    #: How many operations' worth of coarse buckets an activity read re-reads per minute.
+    ACTIVITY_REFINE_BUDGET = 5_000
 
     def read_activity(
         self,
@@ -401,13 +404,12 @@ class Store(ABC):
         """Per (service, instance): counts and the bucket spans in which it recorded anything.
 
         Reads the rows :meth:`summarize` reads (:func:`plan_window`: minute rows at the
-        window's edges, hour and day rows in the middle of longer windows), then
-        re-reads at minute resolution, where minute rows are still kept, the first and
-        last coarse bucket of each process and the quietest other ones (fewest
-        operations first, up to ``ACTIVITY_REFINE_BUDGET`` operations in all). So first
-        and last seen are exact to the minute within minute retention, and so are the
-        active minutes of a bot that is idle most of the time; a busy hour read from an
-        hour row counts whole. Sorted by service and instance.
+        window's edges, hour and day rows in the middle of longer windows), then, where
+        minute rows are still kept, re-reads at minute resolution the first and last
+        coarse bucket of each process and the quietest other ones, fewest operations
+        first, up to ``ACTIVITY_REFINE_BUDGET`` operations in all. So a bot that is idle
+        most of the time gets exact active minutes and first/last seen; a busy hour read
+        from an hour row counts whole. Sorted by service and instance.
 
         Example::
 
@@ -415,77 +417,68 @@ class Store(ABC):
                 print(a.service, a.instance, a.count, a.active_minutes, a.last_s)
         """
         selector = selector or SeriesFilter()
+        fold = _ActivityFold(selector, None)
+        self._read_activity(fold, since, until, now)
+        return fold.activities()
+
+    def summarize_activity(
+        self,
+        since: datetime | float,
+        until: datetime | float,
+        selector: SeriesFilter | None = None,
+        *,
+        now: datetime | float | None = None,
+    ) -> tuple[Summary, list[Activity], list[tuple[int, int]]]:
+        """:meth:`summarize` and :meth:`read_activity` together, for a report.
+
+        Returns the summary of the series ``selector`` selects, the activity of every
+        process it selects (only its ``service`` and ``instance`` apply: a process is
+        active whatever it recorded), and the spans in which the selected series have
+        data (what a report covers).
+
+        Example::
+
+            summary, activity, covered = store.summarize_activity(since, until, selector)
+        """
+        selector = selector or SeriesFilter()
+        summary = self.summarize(since, until, selector, now=now)
+        processes = SeriesFilter(service=selector.service, instance=selector.instance)
+        fold = _ActivityFold(processes, selector)
+        self._read_activity(fold, since, until, now)
+        return summary, fold.activities(), fold.covered()
+
+    def _activity_rows(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter, *, sketches: bool
+    ) -> Iterator[Rollup]:
+        """Rows for an activity read, as :meth:`read_rollups` returns them.
+
+        With ``sketches=False`` only each row's key, start and count are used: a backend
+        may override this to skip reading and decoding the sketches (the generic
+        version decodes them, which makes an activity read cost about a summarize).
+        """
+        return self.read_rollups(resolution, start_s, end_s, selector)
+
+    def _read_activity(
+        self,
+        fold: _ActivityFold,
+        since: datetime | float,
+        until: datetime | float,
+        now: datetime | float | None,
+    ) -> WindowPlan:
         now_s = time.time() if now is None else to_epoch_seconds(now)
-        found: dict[tuple[str, str], Activity] = {}
-        # per process: bucket (resolution, start) -> the spans it is active in there
-        spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]] = {}
-        counts: dict[tuple[tuple[str, str], int, int], int] = {}
-        clip: dict[tuple[int, int], tuple[int, int]] = {}
         plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
         for res, lower, upper in plan.segments:
-            for rollup in self.read_rollups(res, math.floor(lower / res) * res, upper, selector):
-                lo, hi = max(rollup.start, lower), min(rollup.start + res, upper)
-                if hi <= lo or rollup.count <= 0:
-                    continue
-                key = (rollup.key.service, rollup.key.instance)
-                activity = found.get(key)
-                if activity is None:
-                    activity = found[key] = Activity(*key)
-                    spans[key] = {}
-                activity.count += rollup.count
-                if rollup.key.status == "error":
-                    activity.errors += rollup.count
-                elif rollup.key.status == "cancelled":
-                    activity.cancelled += rollup.count
-                bucket = (res, rollup.start)
-                spans[key].setdefault(bucket, set()).add((lo, hi))
-                if res != MINUTE:
-                    clip[bucket] = (lo, hi)
-                    counts[key, res, rollup.start] = counts.get((key, res, rollup.start), 0)
-                    counts[key, res, rollup.start] += rollup.count
-        self._refine_activity(counts, clip, spans, selector, now_s)
-        for key, activity in found.items():
-            activity.spans = merge_spans(span for s in spans[key].values() for span in s)
-        return [found[key] for key in sorted(found)]
-
-    #: How many operations' worth of coarse buckets read_activity re-reads per minute.
-    ACTIVITY_REFINE_BUDGET = 20_000
-
-    def _refine_activity(
-        self,
-        counts: dict[tuple[tuple[str, str], int, int], int],
-        clip: dict[tuple[int, int], tuple[int, int]],
-        spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]],
-        selector: SeriesFilter,
-        now_s: float,
-    ) -> None:
-        """Replace whole coarse buckets by the minutes with data, where minute rows are kept."""
+            rows = self._activity_rows(
+                res, math.floor(lower / res) * res, upper, fold.processes, sketches=False
+            )
+            for rollup in rows:
+                fold.add(rollup, res, lower, upper)
         horizon = self.retention.horizon(MINUTE, now_s)
-        edges: dict[tuple[str, str], tuple[int, int]] = {}
-        for key, _res, start in counts:
-            first, last = edges.get(key, (start, start))
-            edges[key] = (min(first, start), max(last, start))
-        candidates = sorted(
-            (start not in edges[key], count, key, res, start)
-            for (key, res, start), count in counts.items()
-            if start >= horizon
-        )
-        chosen: dict[tuple[int, int], set[tuple[str, str]]] = {}
-        spent = 0
-        for inner, count, key, res, start in candidates:
-            if inner and spent + count > self.ACTIVITY_REFINE_BUDGET:
-                break
-            spent += count
-            chosen.setdefault((res, start), set()).add(key)
-        for bucket, keys in sorted(chosen.items()):
-            lo, hi = clip[bucket]
-            minutes: dict[tuple[str, str], set[tuple[int, int]]] = {}
-            for rollup in self.read_rollups(MINUTE, lo, hi, selector):
-                key = (rollup.key.service, rollup.key.instance)
-                if key in keys and rollup.count > 0:
-                    minutes.setdefault(key, set()).add((rollup.start, rollup.start + MINUTE))
-            for key, found in minutes.items():
-                spans[key][bucket] = found
+        for bucket, keys in fold.to_refine(horizon, self.ACTIVITY_REFINE_BUDGET):
+            lo, hi = fold.clip[bucket]
+            rows = self._activity_rows(MINUTE, lo, hi, fold.processes, sketches=False)
+            fold.refine(bucket, keys, rows)
+        return plan
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -511,6 +504,102 @@ class Store(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_COVERED = ("", "\x00covered")  # the pseudo-process whose spans are what a report covers
+
+
+class _ActivityFold:
+    """Accumulates an activity read: per process counts and spans; with ``folding``, also
+    the spans of the series it selects (what a report covers)."""
+
+    def __init__(self, processes: SeriesFilter, folding: SeriesFilter | None) -> None:
+        self.processes = processes
+        self.folding = folding
+        self.found: dict[tuple[str, str], Activity] = {}
+        # per process: bucket (resolution, start) -> the spans it has data in there
+        self.spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]] = {}
+        self.counts: dict[tuple[tuple[str, str], int, int], int] = {}
+        self.clip: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def add(self, rollup: Rollup, res: int, lower: int, upper: int) -> None:
+        lo, hi = max(rollup.start, lower), min(rollup.start + res, upper)
+        if hi <= lo or rollup.count <= 0:
+            return
+        key = rollup.key
+        process = (key.service, key.instance)
+        activity = self.found.get(process)
+        if activity is None:
+            activity = self.found[process] = Activity(*process)
+        activity.count += rollup.count
+        if key.status == "error":
+            activity.errors += rollup.count
+        elif key.status == "cancelled":
+            activity.cancelled += rollup.count
+        self._mark(process, rollup, res, lo, hi)
+        if self.folding is not None and self.folding.matches(key):
+            self._mark(_COVERED, rollup, res, lo, hi)
+
+    def _mark(self, process: tuple[str, str], rollup: Rollup, res: int, lo: int, hi: int) -> None:
+        bucket = (res, rollup.start)
+        self.spans.setdefault(process, {}).setdefault(bucket, set()).add((lo, hi))
+        if res != MINUTE:
+            self.clip[bucket] = (lo, hi)
+            self.counts[process, res, rollup.start] = (
+                self.counts.get((process, res, rollup.start), 0) + rollup.count
+            )
+
+    def to_refine(
+        self, horizon: float, budget: int
+    ) -> list[tuple[tuple[int, int], set[tuple[str, str]]]]:
+        """Coarse buckets worth re-reading per minute: each process's first and last,
+        then the quietest, while their operations fit ``budget``."""
+        edges: dict[tuple[str, str], tuple[int, int]] = {}
+        for process, _res, start in self.counts:
+            first, last = edges.get(process, (start, start))
+            edges[process] = (min(first, start), max(last, start))
+        candidates = sorted(
+            (start not in edges[process], count, process, res, start)
+            for (process, res, start), count in self.counts.items()
+            if start >= horizon
+        )
+        chosen: dict[tuple[int, int], set[tuple[str, str]]] = {}
+        spent = 0
+        for _inner, count, process, res, start in candidates:
+            if spent + count > budget:
+                continue
+            spent += count
+            chosen.setdefault((res, start), set()).add(process)
+        return sorted(chosen.items())
+
+    def refine(
+        self, bucket: tuple[int, int], processes: set[tuple[str, str]], rows: Iterable[Rollup]
+    ) -> None:
+        """Replace ``bucket``'s whole span by its minutes with data, for ``processes``."""
+        minutes: dict[tuple[str, str], set[tuple[int, int]]] = {}
+        for rollup in rows:
+            if rollup.count <= 0:
+                continue
+            span = (rollup.start, rollup.start + MINUTE)
+            process = (rollup.key.service, rollup.key.instance)
+            if process in processes:
+                minutes.setdefault(process, set()).add(span)
+            if _COVERED in processes and self.folding and self.folding.matches(rollup.key):
+                minutes.setdefault(_COVERED, set()).add(span)
+        for process, spans in minutes.items():
+            self.spans[process][bucket] = spans
+
+    def _merged(self, process: tuple[str, str]) -> list[tuple[int, int]]:
+        buckets = self.spans.get(process, {})
+        return merge_spans(span for spans in buckets.values() for span in spans)
+
+    def activities(self) -> list[Activity]:
+        for process, activity in self.found.items():
+            activity.spans = self._merged(process)
+        return [self.found[process] for process in sorted(self.found)]
+
+    def covered(self) -> list[tuple[int, int]]:
+        return self._merged(_COVERED)
 
 
 def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
