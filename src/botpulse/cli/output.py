@@ -15,7 +15,7 @@ from ..store import redact_url
 from ._errors import CommandLineError
 from .render_html import render_html
 from .render_markdown import render_markdown
-from .render_table import render_table
+from .render_table import complete_width, render_table
 
 __all__ = ["FORMATS", "emit_report", "render_json", "render_text"]
 
@@ -47,7 +47,8 @@ def render_text(report: Report, output_format: str) -> str:
     if output_format == "html":
         return render_html(report)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=_file_width(), no_color=True, highlight=False)
+    width = max(_file_width(), complete_width(report))  # complete, even past COLUMNS
+    console = Console(file=buffer, width=width, no_color=True, highlight=False)
     render_table(report, console, fit=False)
     return "\n".join(line.rstrip() for line in buffer.getvalue().split("\n"))
 

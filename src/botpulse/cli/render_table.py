@@ -45,7 +45,7 @@ from ._format import (
     window_text,
 )
 
-__all__ = ["KIND_STYLES", "render_table"]
+__all__ = ["KIND_STYLES", "complete_width", "render_table"]
 
 #: Bar colours per operation kind; errors are always red.
 KIND_STYLES = {
@@ -61,8 +61,9 @@ KIND_STYLES = {
 _ERROR_STYLE = "bold red"
 _TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", ""})
 # On a terminal too narrow even with names shortened, these go first, in this order
-# (and the table says which): name, count, error % and p95 always stay.
-_DROP_FIRST = ("/min", "service", "mean", "cancelled", "errors", "kind", "p99", "max", "p50")
+# (and the table says which): name, count, error % and p95 always stay; the rate and
+# the service go last.
+_DROP_FIRST = ("mean", "p50", "errors", "cancelled", "max", "kind", "p99", "/min", "service")
 _MIN_NAME = 16
 _STEP_WIDTH = 60
 
@@ -123,8 +124,23 @@ def _drops_panel(report: Report) -> Panel:
 
 
 def _table_width(widths: dict[str, int], columns: list[str]) -> int:
-    # SIMPLE_HEAD: one cell of padding each side, a one-cell gap between columns, edges.
-    return sum(widths[c] for c in columns) + 3 * len(columns) + 1
+    # No edges; between columns one cell of padding each side and a one-cell rule gap.
+    return sum(widths[c] for c in columns) + 3 * (len(columns) - 1)
+
+
+def _operation_widths(report: Report) -> tuple[list[str], dict[str, int]]:
+    columns = operation_columns(report)
+    rows = [operation_cells(op) for op in operation_rows(report)]
+    return columns, {c: max([len(c), *(len(cells[c]) for cells in rows)]) for c in columns}
+
+
+def complete_width(report: Report) -> int:
+    """The narrowest width at which the complete operations table fits (names wrapped)."""
+    if not report.operations:
+        return 0
+    columns, widths = _operation_widths(report)
+    widths["name"] = min(widths["name"], _MIN_NAME)
+    return _table_width(widths, columns)
 
 
 def _fit(
@@ -147,19 +163,22 @@ def _fit(
 def _operations(report: Report, width: int, fit: bool) -> list[RenderableType]:
     if not report.operations:
         return []
-    columns = operation_columns(report)
+    columns, widths = _operation_widths(report)
     rows = [(op, operation_cells(op)) for op in operation_rows(report)]
-    widths = {c: max([len(c), *(len(cells[c]) for _op, cells in rows)]) for c in columns}
     hidden: list[str] = []
-    name_width = widths["name"]
     if fit:
         columns, name_width, hidden = _fit(columns, widths, width, "name")
+    else:  # complete: every column; names wrap if the width is too small for them
+        room = width - (_table_width(widths, columns) - widths["name"])
+        name_width = max(min(widths["name"], room), min(widths["name"], _MIN_NAME))
     table = Table(
         title=Text("Operations", style="bold"),
         title_justify="left",
         caption=Text("latencies in ms; percentiles within ±1% (sketch accuracy)", style="dim"),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
     )
     for column in columns:
         text = column in _TEXT_COLUMNS
@@ -167,12 +186,13 @@ def _operations(report: Report, width: int, fit: bool) -> list[RenderableType]:
             column,
             justify="left" if text else "right",
             no_wrap=not (column == "name" and not fit),
-            overflow="fold" if column == "name" else "ignore",
+            overflow="fold" if column == "name" else "crop",
             min_width=None if column == "name" else widths[column],
-            max_width=name_width if column == "name" and fit else None,
+            max_width=name_width if column == "name" else None,
         )
     for op, cells in rows:
-        table.add_row(*(_operation_cell(report, op, cells, c, name_width) for c in columns))
+        shorten = name_width if fit else len(cells["name"])
+        table.add_row(*(_operation_cell(report, op, cells, c, shorten) for c in columns))
     out: list[RenderableType] = [table]
     if hidden:
         out.append(
