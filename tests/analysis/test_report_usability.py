@@ -310,3 +310,16 @@ def test_json_only_adds_fields(store: Store) -> None:
         "window_minutes", "active_minutes", "all_flows", "instances", "failed_flows",
     }  # fmt: skip
     assert set(doc["filters"]) == {"name", "kind", "service", "instance"}
+
+
+def test_a_run_of_seconds_counts_only_its_seconds(store: Store) -> None:
+    """A window shorter than a minute (the demo's 8 s): the edge minute counts in part."""
+    start = BURST + timedelta(seconds=25)
+    store.write_operations(
+        [Operation("/ping", at(start, i * 0.2), MS, kind="flow") for i in range(40)]
+    )
+    end = start + timedelta(seconds=8)
+    r = build_report(store, start, end, now=end)
+    assert r.active_minutes == pytest.approx(8 / 60)
+    assert r.operations[0].throughput_per_min == pytest.approx(300.0)
+    assert r.to_dict()["active_minutes"] == 0.133

@@ -166,7 +166,7 @@ def test_rates_and_covered_in_every_format(invoke: Invoke, two_services: str) ->
         text = invoke("report", *window(two_services), "--format", output_format).stdout
         covered = f"{moment(BASE)} → {moment(BASE + timedelta(minutes=3))} UTC (3m)"
         assert covered in text, output_format
-        assert "data in 3 of 61 minutes" in text, output_format
+        assert "data in 3m of 1h 1m" in text, output_format
 
 
 def test_every_format_shows_what_the_json_says(invoke: Invoke, known_store: KnownStore) -> None:
@@ -270,7 +270,7 @@ def test_instances_table_flags_a_quiet_worker(invoke: Invoke, tmp_path: Path) ->
     assert "quiet for the last 26m" in rows["worker-2"]
     assert "quiet" not in rows["worker-1"]
     seen = rf"{moment(BASE)}\s+{moment(BASE + timedelta(minutes=4))}"
-    assert re.search(rf"worker-2\s+4\s+0\s+{seen}\s+4\s", out), out
+    assert re.search(rf"worker-2\s+4\s+0\s+{seen}\s+4m\s", out), out
     doc = report_json(invoke, *window(url))
     assert [(i["instance"], i["quiet_minutes"]) for i in doc["instances"]] == [
         ("worker-1", 0),

@@ -8,6 +8,7 @@ live in the CLI and take a :class:`Report`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -61,7 +62,7 @@ class OperationStats:
     p99_ms: float
     max_ms: float
     min_ms: float
-    active_minutes: int = 0
+    active_minutes: float = 0.0
 
     @property
     def total_ms(self) -> float:
@@ -141,7 +142,7 @@ class InstanceSummary:
     cancelled: int
     first_seen: datetime
     last_seen: datetime
-    active_minutes: int
+    active_minutes: float
     quiet_minutes: int
 
     @property
@@ -172,7 +173,7 @@ class Report:
     all_flows: OperationStats | None = None
     instances: list[InstanceSummary] = field(default_factory=list)
     window_minutes: float = 0.0
-    active_minutes: int = 0
+    active_minutes: float = 0.0
     has_data: bool = True
 
     @property
@@ -190,7 +191,7 @@ class Report:
             "window": {"since": _iso(self.since), "until": _iso(self.until)},
             "covered": covered,
             "window_minutes": _r(self.window_minutes),
-            "active_minutes": self.active_minutes,
+            "active_minutes": _r(self.active_minutes),
             "generated_at": _iso(self.generated_at),
             "store": self.store,
             "relative_accuracy": RELATIVE_ACCURACY,
@@ -213,7 +214,7 @@ class Report:
                     "cancelled": i.cancelled,
                     "first_seen": _iso(i.first_seen),
                     "last_seen": _iso(i.last_seen),
-                    "active_minutes": i.active_minutes,
+                    "active_minutes": _r(i.active_minutes),
                     "quiet_minutes": i.quiet_minutes,
                 }
                 for i in self.instances
@@ -237,7 +238,7 @@ def _operation_dict(op: OperationStats) -> dict[str, Any]:
         "cancelled": op.cancelled,
         "error_rate": round(op.error_rate, 6),
         "throughput_per_min": _r(op.throughput_per_min),
-        "active_minutes": op.active_minutes,
+        "active_minutes": _r(op.active_minutes),
         "mean_ms": _r(op.mean_ms),
         "p50_ms": _r(op.p50_ms),
         "p95_ms": _r(op.p95_ms),
@@ -277,7 +278,7 @@ def _flow_dict(f: FlowTrace) -> dict[str, Any]:
 
 
 def _operation_stats(
-    service: str, name: str, kind: str, by_status: dict[str, Rollup], active_minutes: int
+    service: str, name: str, kind: str, by_status: dict[str, Rollup], active_minutes: float
 ) -> OperationStats:
     count = sum(r.count for r in by_status.values())
     errors = by_status["error"].count if "error" in by_status else 0
@@ -322,11 +323,14 @@ def _percentiles(sketch: Sketch, count: int, min_ns: int, max_ns: int) -> list[f
     return out
 
 
-def _minutes(spans: list[tuple[int, int]]) -> int:
-    return sum(end - start for start, end in spans) // 60
+def _minutes(spans: Iterable[tuple[int, int]], since_s: float, end_s: float) -> float:
+    """Minutes of ``spans`` inside ``[since_s, end_s)``: a partial minute at the window's
+    edges (a run of a few seconds) counts for the part inside the window."""
+    seconds = sum(max(min(hi, end_s) - max(lo, since_s), 0.0) for lo, hi in spans)
+    return seconds / 60
 
 
-def _instances(activity: list[Activity]) -> list[InstanceSummary]:
+def _instances(activity: list[Activity], since_s: float, end_s: float) -> list[InstanceSummary]:
     newest = max((a.last_s for a in activity), default=0)
     return [
         InstanceSummary(
@@ -337,7 +341,7 @@ def _instances(activity: list[Activity]) -> list[InstanceSummary]:
             cancelled=a.cancelled,
             first_seen=datetime.fromtimestamp(a.first_s, tz=timezone.utc),
             last_seen=datetime.fromtimestamp(a.last_s, tz=timezone.utc),
-            active_minutes=a.active_minutes,
+            active_minutes=_minutes(a.spans, since_s, end_s),
             quiet_minutes=(newest - a.last_s) // 60,
         )
         for a in activity
@@ -346,7 +350,7 @@ def _instances(activity: list[Activity]) -> list[InstanceSummary]:
 
 
 def _all_flows(
-    grouped: dict[tuple[str, str, str], dict[str, Rollup]], minutes: int
+    grouped: dict[tuple[str, str, str], dict[str, Rollup]], minutes: float
 ) -> OperationStats | None:
     """Every flow of the report folded into one line (across names and services)."""
     merged: dict[str, Rollup] = {}
@@ -395,10 +399,17 @@ def build_report(
     selector = SeriesFilter(name=name, kind=kind, service=service, instance=instance)
     summary, activity, covered_spans = store.summarize_activity(since, until, selector, now=now)
     since_s, until_s = to_epoch_seconds(since), to_epoch_seconds(until)
+    window_end = min(until_s, max(to_epoch_seconds(now), since_s))
+
+    def minutes(spans: Iterable[tuple[int, int]]) -> float:
+        spans = list(spans)
+        # Data only in the part of an edge minute outside the window: count whole minutes.
+        return _minutes(spans, since_s, window_end) or _minutes(spans, 0, float("inf"))
+
     service_spans: dict[str, list[tuple[int, int]]] = {}
     for a in activity:
         service_spans[a.service] = merge_spans(service_spans.get(a.service, []) + a.spans)
-    active = {svc: _minutes(spans) for svc, spans in service_spans.items()}
+    active = {svc: minutes(spans) for svc, spans in service_spans.items()}
     grouped: dict[tuple[str, str, str], dict[str, Rollup]] = {}
     for (op_service, op_name, op_kind, status), rollup in summary.rollups.items():
         grouped.setdefault((op_service, op_name, op_kind), {})[status] = rollup
@@ -409,7 +420,7 @@ def build_report(
     ]
     operations.sort(key=lambda op: (op.kind != "flow", -op.p95_ms, op.name))
     flow_services = {svc for svc, _n, k in grouped if k == "flow"}
-    flow_minutes = _minutes(
+    flow_minutes = minutes(
         merge_spans(span for svc in flow_services for span in service_spans.get(svc, []))
     )
     slowest: list[FlowTrace] = []
@@ -424,7 +435,6 @@ def build_report(
     covered_since_s = covered_spans[0][0] if covered_spans else since_s
     covered_until_s = covered_spans[-1][1] if covered_spans else since_s
     drops = store.read_drops(since_s, until_s)
-    window_end = min(until_s, max(to_epoch_seconds(now), since_s))
     return Report(
         since=since,
         until=until,
@@ -442,8 +452,8 @@ def build_report(
         instance_filter=instance,
         failed_flows=failed,
         all_flows=_all_flows(grouped, flow_minutes),
-        instances=_instances(activity),
+        instances=_instances(activity, since_s, window_end),
         window_minutes=(window_end - since_s) / 60,
-        active_minutes=_minutes(merge_spans(span for a in activity for span in a.spans)),
+        active_minutes=minutes(merge_spans(span for a in activity for span in a.spans)),
         has_data=bool(covered_spans),
     )

@@ -124,11 +124,10 @@ def covered_text(report: Report) -> str:
 
 
 def activity_text(report: Report) -> str:
-    """``data in 3 of 61 minutes; rates are per active minute``."""
-    window = max(round(report.window_minutes), report.active_minutes)
-    noun = "minute" if window == 1 else "minutes"
+    """``data in 3m of 1h 1m; /min is per minute with data``."""
+    window = max(report.window_minutes, report.active_minutes)
     return (
-        f"data in {format_count(report.active_minutes)} of {format_count(window)} {noun}; "
+        f"data in {_span(report.active_minutes * 60)} of {_span(window * 60)}; "
         "/min is per minute with data"
     )
 
@@ -186,7 +185,7 @@ def operation_cells(op: OperationStats) -> dict[str, str]:
 
 def instance_columns() -> list[str]:
     """The per-instance summary's columns."""
-    return ["service", "instance", "count", "errors", "first seen", "last seen", "active min", ""]
+    return ["service", "instance", "count", "errors", "first seen", "last seen", "active", ""]
 
 
 def instance_cells(instance: InstanceSummary) -> dict[str, str]:
@@ -201,7 +200,7 @@ def instance_cells(instance: InstanceSummary) -> dict[str, str]:
         "errors": format_count(instance.errors),
         "first seen": format_time(instance.first_seen),
         "last seen": format_time(instance.last_seen),
-        "active min": format_count(instance.active_minutes),
+        "active": _span(instance.active_minutes * 60),
         "": note,
     }
 
