@@ -131,8 +131,8 @@ class FlowTrace:
 class InstanceSummary:
     """What one process (service, instance) recorded: counts, first and last seen.
 
-    ``quiet_minutes`` is how long before the newest data of the report this instance
-    went silent: a worker that died shows a large value while the others go on.
+    ``quiet_minutes`` is how long before the newest data of its service this instance
+    went silent: a worker that died shows a large value while its siblings go on.
     """
 
     service: str
@@ -331,7 +331,9 @@ def _minutes(spans: Iterable[tuple[int, int]], since_s: float, end_s: float) -> 
 
 
 def _instances(activity: list[Activity], since_s: float, end_s: float) -> list[InstanceSummary]:
-    newest = max((a.last_s for a in activity), default=0)
+    newest: dict[str, int] = {}  # per service: a worker is quiet next to its siblings
+    for a in activity:
+        newest[a.service] = max(newest.get(a.service, 0), a.last_s)
     return [
         InstanceSummary(
             service=a.service,
@@ -342,7 +344,7 @@ def _instances(activity: list[Activity], since_s: float, end_s: float) -> list[I
             first_seen=datetime.fromtimestamp(a.first_s, tz=timezone.utc),
             last_seen=datetime.fromtimestamp(a.last_s, tz=timezone.utc),
             active_minutes=_minutes(a.spans, since_s, end_s),
-            quiet_minutes=(newest - a.last_s) // 60,
+            quiet_minutes=(newest[a.service] - a.last_s) // 60,
         )
         for a in activity
         if a.spans

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from ..analysis.report import FlowTrace, InstanceSummary, OperationStats, Report
 from ..store import redact_url
@@ -184,24 +184,28 @@ def operation_cells(op: OperationStats) -> dict[str, str]:
 
 
 def instance_columns() -> list[str]:
-    """The per-instance summary's columns."""
-    return ["service", "instance", "count", "errors", "first seen", "last seen", "active", ""]
+    """The per-instance summary's columns; the last (no title) flags a quiet instance."""
+    return ["service", "instance", "count", "errors", "first", "last", "active", ""]
 
 
-def instance_cells(instance: InstanceSummary) -> dict[str, str]:
-    """One row of the per-instance summary; the last column flags a quiet instance."""
-    note = ""
-    if instance.quiet:
-        note = f"quiet for the last {_span(instance.quiet_minutes * 60)}"
+def _seen(moment: datetime, report: Report) -> str:
+    # Minute-aligned: no seconds; no date when the whole window is within one UTC day.
+    since, until = report.since.astimezone(timezone.utc), report.until.astimezone(timezone.utc)
+    same_day = since.date() == (until - timedelta(microseconds=1)).date()
+    return moment.astimezone(timezone.utc).strftime("%H:%M" if same_day else "%m-%d %H:%M")
+
+
+def instance_cells(instance: InstanceSummary, report: Report) -> dict[str, str]:
+    """One row of the per-instance summary (times in UTC, to the minute)."""
     return {
         "service": instance.service,
         "instance": instance.instance,
         "count": format_count(instance.count),
         "errors": format_count(instance.errors),
-        "first seen": format_time(instance.first_seen),
-        "last seen": format_time(instance.last_seen),
+        "first": _seen(instance.first_seen, report),
+        "last": _seen(instance.last_seen, report),
         "active": _span(instance.active_minutes * 60),
-        "": note,
+        "": f"quiet {_span(instance.quiet_minutes * 60)}" if instance.quiet else "",
     }
 
 

@@ -42,7 +42,7 @@ from ._html_style import KNOWN_KINDS, STYLESHEET
 
 __all__ = ["render_html"]
 
-_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first seen", "last seen", ""})
+_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first", "last", ""})
 
 Section = Callable[[Report], str]
 
@@ -155,7 +155,7 @@ def _instances(report: Report) -> str:
     columns = instance_columns()
     rows = []
     for instance in report.instances:
-        cells = instance_cells(instance)
+        cells = instance_cells(instance, report)
         out = []
         for column in columns:
             if column == "":

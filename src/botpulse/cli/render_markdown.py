@@ -42,7 +42,7 @@ __all__ = ["escape_markdown", "render_markdown"]
 _BAR_CELLS = 30
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 _NBSP = "\u00a0"
-_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first seen", "last seen", ""})
+_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first", "last", ""})
 
 Section = Callable[[Report], list[str]]
 
@@ -129,7 +129,7 @@ def _instances(report: Report) -> list[str]:
     columns = instance_columns()
     lines = ["## Instances", "", *_head(columns)]
     for instance in report.instances:
-        cells = {c: escape_markdown(v) for c, v in instance_cells(instance).items()}
+        cells = {c: escape_markdown(v) for c, v in instance_cells(instance, report).items()}
         if cells[""]:
             cells[""] = f"**{cells['']}**"
         lines.append(_row([cells[c] for c in columns]))

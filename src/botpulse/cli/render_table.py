@@ -134,13 +134,21 @@ def _operation_widths(report: Report) -> tuple[list[str], dict[str, int]]:
     return columns, {c: max([len(c), *(len(cells[c]) for cells in rows)]) for c in columns}
 
 
+def _instance_widths(report: Report) -> dict[str, int]:
+    rows = [instance_cells(instance, report) for instance in report.instances]
+    return {c: max([len(c), *(len(cells[c]) for cells in rows)]) for c in instance_columns()}
+
+
 def complete_width(report: Report) -> int:
-    """The narrowest width at which the complete operations table fits (names wrapped)."""
-    if not report.operations:
-        return 0
-    columns, widths = _operation_widths(report)
-    widths["name"] = min(widths["name"], _MIN_NAME)
-    return _table_width(widths, columns)
+    """The narrowest width at which the complete tables fit (operation names wrapped)."""
+    width = 0
+    if report.operations:
+        columns, widths = _operation_widths(report)
+        widths["name"] = min(widths["name"], _MIN_NAME)
+        width = _table_width(widths, columns)
+    if report.instances:
+        width = max(width, _table_width(_instance_widths(report), instance_columns()))
+    return width
 
 
 def _fit(
@@ -232,12 +240,21 @@ def _instances(report: Report, width: int, fit: bool) -> list[RenderableType]:
         title=Text("Instances", style="bold"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
     )
+    widths = _instance_widths(report)
     for column in instance_columns():
-        text = column in _TEXT_COLUMNS or column.endswith("seen")
-        table.add_column(column, justify="left" if text else "right", no_wrap=True)
+        text = column in _TEXT_COLUMNS or column in ("first", "last")
+        table.add_column(
+            column,
+            justify="left" if text else "right",
+            no_wrap=True,
+            min_width=widths[column],
+            overflow="crop",
+        )
     for instance in report.instances:
-        cells = instance_cells(instance)
+        cells = instance_cells(instance, report)
         row = [Text(cells[c]) for c in instance_columns()]
         row[-1].stylize("bold yellow")
         table.add_row(*row)
