@@ -429,7 +429,7 @@ class Store(ABC):
         *,
         now: datetime | float | None = None,
     ) -> tuple[Summary, list[Activity], list[tuple[int, int]]]:
-        """:meth:`summarize` and :meth:`read_activity` in one read of the rows, for a report.
+        """:meth:`summarize` and :meth:`read_activity` together, for a report.
 
         Returns the summary of the series ``selector`` selects, the activity of every
         process it selects (only its ``service`` and ``instance`` apply: a process is
@@ -441,10 +441,11 @@ class Store(ABC):
             summary, activity, covered = store.summarize_activity(since, until, selector)
         """
         selector = selector or SeriesFilter()
+        summary = self.summarize(since, until, selector, now=now)
         processes = SeriesFilter(service=selector.service, instance=selector.instance)
-        fold = _ActivityFold(processes, selector, summarize=True)
-        plan = self._read_activity(fold, since, until, now)
-        return Summary(plan.start, plan.end, fold.summary), fold.activities(), fold.covered()
+        fold = _ActivityFold(processes, selector)
+        self._read_activity(fold, since, until, now)
+        return summary, fold.activities(), fold.covered()
 
     def _activity_rows(
         self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter, *, sketches: bool
@@ -468,7 +469,7 @@ class Store(ABC):
         plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
         for res, lower, upper in plan.segments:
             rows = self._activity_rows(
-                res, math.floor(lower / res) * res, upper, fold.processes, sketches=fold.summarize
+                res, math.floor(lower / res) * res, upper, fold.processes, sketches=False
             )
             for rollup in rows:
                 fold.add(rollup, res, lower, upper)
@@ -510,17 +511,11 @@ _COVERED = ("", "\x00covered")  # the pseudo-process whose spans are what a repo
 
 class _ActivityFold:
     """Accumulates an activity read: per process counts and spans; with ``folding``, also
-    the spans of the series it selects (what a report covers) and, with ``summarize``,
-    their rollups merged as :meth:`Store.summarize` merges them."""
+    the spans of the series it selects (what a report covers)."""
 
-    def __init__(
-        self, processes: SeriesFilter, folding: SeriesFilter | None, *, summarize: bool = False
-    ) -> None:
+    def __init__(self, processes: SeriesFilter, folding: SeriesFilter | None) -> None:
         self.processes = processes
         self.folding = folding
-        self.summarize = summarize and folding is not None
-        # (service, name, kind, status) -> merged rollup, as Store.summarize() folds them
-        self.summary: dict[tuple[str, str, str, str], Rollup] = {}
         self.found: dict[tuple[str, str], Activity] = {}
         # per process: bucket (resolution, start) -> the spans it has data in there
         self.spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]] = {}
@@ -544,13 +539,6 @@ class _ActivityFold:
         self._mark(process, rollup, res, lo, hi)
         if self.folding is not None and self.folding.matches(key):
             self._mark(_COVERED, rollup, res, lo, hi)
-            if self.summarize:
-                group = (key.service, key.name, key.kind, key.status)
-                have = self.summary.get(group)
-                if have is None:
-                    self.summary[group] = rollup  # read_rollups returns fresh objects
-                else:
-                    have.merge(rollup)
 
     def _mark(self, process: tuple[str, str], rollup: Rollup, res: int, lo: int, hi: int) -> None:
         bucket = (res, rollup.start)
