@@ -107,3 +107,17 @@ def test_summarize_activity_covers_only_selected_series(store: Store) -> None:
     assert activity[0].count == 4  # the process recorded 4 operations in all
     start = int(YESTERDAY.timestamp())
     assert covered == [(start + 60, start + 120)]
+
+
+def test_gauges_make_minutes_active_but_are_not_counted(store: Store) -> None:
+    minutes(store, "bot", "w", YESTERDAY, [0])
+    store.write_operations(
+        [
+            Operation("process.rss_mb", at(YESTERDAY, m * 60 + 1), 50 * 10**6, kind="gauge")
+            for m in range(5)
+        ],
+        service="bot",
+        instance="w",
+    )
+    (worker,) = store.read_activity(NOW - timedelta(days=1), NOW, now=NOW)
+    assert (worker.count, worker.active_minutes) == (1, 5)

@@ -125,9 +125,11 @@ class Summary:
 class Activity:
     """What one process (service, instance) recorded in a window, and when.
 
-    ``spans`` are the bucket-aligned ``(start, end)`` epoch-second spans in which it
-    recorded anything, merged and sorted: whole minutes where minute rows are kept,
-    whole hours or days where only coarser rows remain. ``first_s``/``last_s`` are the
+    ``count``, ``errors`` and ``cancelled`` count operations (gauge samples are not
+    operations, but they do make a minute active). ``spans`` are the bucket-aligned
+    ``(start, end)`` epoch-second spans in which it recorded anything, merged and
+    sorted: whole minutes where minute rows are kept, whole hours or days where only
+    coarser rows remain. ``first_s``/``last_s`` are the
     start of the first span and the end of the last.
     """
 
@@ -531,11 +533,12 @@ class _ActivityFold:
         activity = self.found.get(process)
         if activity is None:
             activity = self.found[process] = Activity(*process)
-        activity.count += rollup.count
-        if key.status == "error":
-            activity.errors += rollup.count
-        elif key.status == "cancelled":
-            activity.cancelled += rollup.count
+        if key.kind != "gauge":  # a sample, not an operation; it still shows the process ran
+            activity.count += rollup.count
+            if key.status == "error":
+                activity.errors += rollup.count
+            elif key.status == "cancelled":
+                activity.cancelled += rollup.count
         self._mark(process, rollup, res, lo, hi)
         if self.folding is not None and self.folding.matches(key):
             self._mark(_COVERED, rollup, res, lo, hi)
