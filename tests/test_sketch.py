@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botpulse._sketch import RELATIVE_ACCURACY, Sketch
+from botpulse._sketch import RELATIVE_ACCURACY, Sketch, nearest_rank
 
 
 def _exact(values: list[float], q: float) -> float:
+    """Nearest rank: the value of rank ceil(q * n), counted from 1."""
     ordered = sorted(values)
-    return ordered[math.floor(q * (len(ordered) - 1))]
+    return ordered[max(math.ceil(q * len(ordered) - 1e-9 * max(q * len(ordered), 1)), 1) - 1]
 
 
 @pytest.mark.parametrize(
@@ -136,3 +137,46 @@ def test_damaged_merge_leaves_the_sketch_unchanged() -> None:
     with pytest.raises(ValueError, match="sketch"):
         sketch.merge_bytes(b"\x02garbage")
     assert sketch == Sketch({1: 1})
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.floats(min_value=1e3, max_value=1e11), min_size=1, max_size=200),
+    st.sampled_from((0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0)),
+)
+def test_nearest_rank_on_small_sets(values: list[float], q: float) -> None:
+    """1-200 values: the estimate is within 1% of the exact nearest-rank value."""
+    sketch = Sketch()
+    sketch.extend(values)
+    ordered = sorted(values)
+    exact = ordered[max(math.ceil(q * len(ordered)), 1) - 1]
+    estimate = sketch.quantile(q)
+    assert estimate is not None
+    assert abs(estimate - exact) <= RELATIVE_ACCURACY * exact * (1 + 1e-9), (q, exact, estimate)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([10.1, 17.1], {0.5: 10.1, 0.95: 17.1, 0.99: 17.1}),  # the issue's /performance runs
+        ([3.0, 5.0, 9.0], {0.5: 5.0, 0.95: 9.0, 0.99: 9.0}),
+        ([7.0], {0.0: 7.0, 0.5: 7.0, 1.0: 7.0}),
+        ([float(v) for v in range(1, 101)], {0.07: 7.0, 0.5: 50.0, 0.95: 95.0, 0.99: 99.0}),
+    ],
+)
+def test_rare_values_use_the_nearest_rank(
+    values: list[float], expected: dict[float, float]
+) -> None:
+    sketch = Sketch()
+    sketch.extend(v * 1e6 for v in values)
+    for q, value in expected.items():
+        got = sketch.quantile(q)
+        assert got is not None
+        assert got / 1e6 == pytest.approx(value, rel=RELATIVE_ACCURACY), q
+
+
+def test_nearest_rank_is_within_one_to_n() -> None:
+    assert [nearest_rank(q, 2) for q in (0.0, 0.5, 0.51, 0.95, 1.0)] == [1, 1, 2, 2, 2]
+    assert nearest_rank(0.07, 100) == 7  # 0.07 * 100 is 7.000000000000001
+    assert nearest_rank(2.0, 5) == 5
+    assert nearest_rank(-1.0, 5) == 1

@@ -2,8 +2,10 @@
 
 This is the DDSketch algorithm (Masson, Rim & Lee, VLDB 2019) with its logarithmic
 mapping: a positive value ``v`` is counted in bucket ``ceil(log(v) / log(gamma))``
-with ``gamma = (1 + a) / (1 - a)`` and relative accuracy ``a = 0.01``. Any quantile
-read back is within 1% of the true value at that rank, whatever the distribution,
+with ``gamma = (1 + a) / (1 - a)`` and relative accuracy ``a = 0.01``. Quantiles are
+nearest-rank (``p_q`` is the value of rank ``ceil(q * n)``, so the p99 of two values
+is the larger one), and any quantile read back is within 1% of the true value at
+that rank, whatever the distribution,
 and two sketches merge exactly by adding bucket counts, so minutes merge into hours,
 instances into a service, processes into one report.
 
@@ -23,7 +25,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
-__all__ = ["GAMMA", "MULTIPLIER", "RELATIVE_ACCURACY", "Sketch", "bucket_key"]
+__all__ = ["GAMMA", "MULTIPLIER", "RELATIVE_ACCURACY", "Sketch", "bucket_key", "nearest_rank"]
 
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
@@ -80,6 +82,16 @@ def _deflate(data: bytes) -> bytes:
 def bucket_key(value: float) -> int:
     """The bucket a positive value falls in."""
     return math.ceil(math.log(value) * MULTIPLIER)
+
+
+def nearest_rank(q: float, n: int) -> int:
+    """The 1-based rank ``ceil(q * n)`` of quantile ``q`` among ``n`` values, in ``1..n``.
+
+    A product that lands a rounding error above a whole number (``0.07 * 100`` is
+    ``7.000000000000001``) counts as that number.
+    """
+    product = min(max(q, 0.0), 1.0) * n
+    return min(max(math.ceil(product - 1e-9 * max(product, 1.0)), 1), n)
 
 
 def _bucket_value(key: int) -> float:
@@ -184,11 +196,15 @@ class Sketch:
         return Sketch(dict(self.bins), self.zero_count)
 
     def quantile(self, q: float) -> float | None:
-        """The value at quantile ``q`` (0..1), within 1% relative error; ``None`` if empty."""
+        """The nearest-rank value at quantile ``q`` (0..1), within 1%; ``None`` if empty.
+
+        ``quantile(q)`` estimates the value of rank ``ceil(q * n)`` (1-based, at least 1)
+        of the ``n`` values added, so with two values p95 and p99 are the larger one.
+        """
         return self.quantiles((q,))[0]
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
-        """Several quantiles in one pass over the sorted buckets."""
+        """Several nearest-rank quantiles (see :meth:`quantile`) in one pass."""
         qs = list(qs)
         total = self.count
         if total == 0:
@@ -197,15 +213,15 @@ class Sketch:
         bins = self.bins
         out: list[float | None] = []
         for q in qs:
-            rank = min(max(q, 0.0), 1.0) * (total - 1)
-            if rank < self.zero_count:
+            rank = nearest_rank(q, total)
+            if rank <= self.zero_count:
                 out.append(0.0)
                 continue
             seen = self.zero_count
             value = _bucket_value(keys[-1])
             for key in keys:
                 seen += bins[key]
-                if seen > rank:
+                if seen >= rank:
                     value = _bucket_value(key)
                     break
             out.append(value)
@@ -248,10 +264,14 @@ class Sketch:
         """
         zero_count, first, deltas, counts = _decode(data)
         bins = self.bins
-        get = bins.get
         # accumulate() yields one key more than there are counts when the sketch is empty.
-        for key, count in zip(accumulate(deltas, initial=first), counts, strict=False):
-            bins[key] = get(key, 0) + count
+        pairs = zip(accumulate(deltas, initial=first), counts, strict=False)
+        if not bins:  # decoding into an empty sketch (from_bytes): build the dict in C
+            bins.update(pairs)
+        else:
+            get = bins.get
+            for key, count in pairs:
+                bins[key] = get(key, 0) + count
         self.zero_count += zero_count
 
     def __eq__(self, other: object) -> bool:

@@ -22,9 +22,9 @@ def ms(value: float) -> int:
 
 
 def true_quantile(values: Sequence[float], q: float) -> float:
-    """The value at rank ``q * (n - 1)`` of ``values`` (the rank the sketch estimates)."""
+    """The nearest-rank value: rank ``ceil(q * n)`` of ``values`` (what the report estimates)."""
     ordered = sorted(values)
-    return ordered[math.floor(q * (len(ordered) - 1))]
+    return ordered[max(math.ceil(q * len(ordered)), 1) - 1]
 
 
 @dataclass

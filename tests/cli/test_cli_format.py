@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from botpulse.analysis.report import FlowTrace
-from botpulse.cli._format import bar_geometry, format_ms, text_bar, waterfall
+from botpulse.cli._format import (
+    bar_geometry,
+    checkpoint_note,
+    format_ms,
+    marker_geometry,
+    shorten_middle,
+    text_bar,
+    text_marker,
+    waterfall,
+)
 from botpulse.cli.render_markdown import escape_markdown
 
 
@@ -85,21 +94,46 @@ def flow_trace(**overrides: object) -> FlowTrace:
     return FlowTrace(**fields)  # type: ignore[arg-type]
 
 
-def test_waterfall_rows_in_time_order_with_checkpoint_spans() -> None:
+def test_waterfall_rows_in_time_order_with_checkpoints_as_markers() -> None:
     steps, scale = waterfall(flow_trace())
     assert [(s.label, s.kind, s.depth) for s in steps] == [
         ("queue", "flow", 0),
         ("guard", "checkpoint", 1),
-        ("loaded", "checkpoint", 1),
         ("db.load", "db", 1),
+        ("loaded", "checkpoint", 1),
         ("task", "op", 2),
     ]
-    guard, loaded = steps[1], steps[2]
-    assert (guard.start_ms, guard.duration_ms) == (0.0, 10.0)
-    assert (loaded.start_ms, loaded.duration_ms) == (10.0, 20.0)  # since the previous checkpoint
+    guard, loaded = steps[1], steps[3]
+    # a checkpoint sits at the moment it was reached; the time since the previous is a note
+    assert (guard.start_ms, guard.duration_ms, guard.since_ms) == (10.0, 0.0, 10.0)
+    assert (loaded.start_ms, loaded.duration_ms, loaded.since_ms) == (30.0, 0.0, 20.0)
+    assert checkpoint_note(guard) == "+10.0 ms since start"
+    assert checkpoint_note(loaded) == "+20.0 ms since guard"
+    assert marker_geometry(loaded, scale) == pytest.approx((10 / 120, 30 / 120))
     assert scale == 120.0  # the spawned task ran past the flow's end
     assert steps[4].failed
     assert bar_geometry(steps[4], scale) == pytest.approx((0.75, 0.25))
+
+
+def test_text_marker_puts_the_diamond_at_the_offset() -> None:
+    assert text_marker(0.0, 0.5, 10) == "┈┈┈┈┈◆"
+    assert text_marker(0.2, 0.5, 10, track="░") == "░░┈┈┈◆░░░░"
+    assert text_marker(0.0, 1.0, 10) == "┈" * 9 + "◆"
+    assert text_marker(0.0, 0.0, 10) == "◆"
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "shown"),
+    [
+        ("SELECT * FROM users WHERE id = ?", 16, "SELECT *… id = ?"),
+        ("SELECT * FROM users WHERE id = ?", 5, "SE… ?"),
+        ("short", 16, "short"),
+        ("abcdef", 1, "…"),
+    ],
+)
+def test_shorten_middle_keeps_both_ends(text: str, width: int, shown: str) -> None:
+    assert shorten_middle(text, width) == shown
+    assert len(shorten_middle(text, width)) == min(len(text), width)
 
 
 def test_waterfall_of_an_instant_flow_has_a_scale() -> None:

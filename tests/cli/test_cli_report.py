@@ -88,7 +88,7 @@ def test_json_counts_dropped_events(invoke: Invoke, known_store: KnownStore) -> 
 def test_name_and_kind_filters(invoke: Invoke, known_store: KnownStore) -> None:
     by_name = report_json(invoke, known_store, "--name", "db.*")
     assert [op["name"] for op in by_name["operations"]] == ["db.get_player"]
-    assert by_name["filters"] == {"name": "db.*", "kind": None}
+    assert by_name["filters"] == {"name": "db.*", "kind": None, "service": None, "instance": None}
     by_kind = report_json(invoke, known_store, "--kind", "flow")
     assert {op["name"] for op in by_kind["operations"]} == {"queue", SCRIPT_NAME}
 
@@ -142,7 +142,10 @@ def test_table_shows_header_operations_and_waterfall(
     get_player = next(line for line in lines if "db.get_player" in line and "ms" not in line)
     step = next(line for line in lines if "◆ matchmaking" in line)
     assert blocks(matchmaker) > 20 * max(blocks(get_player), 1)
-    assert blocks(step) > 20
+    # a checkpoint is a marker at its offset, the time since the previous one a note
+    assert re.match(r"^\s+4,800\s+◆ matchmaking  \+4,795 ms since guard_checks", step), step
+    assert step.rstrip().endswith("◆")
+    assert step.count("┈") > 20
     assert "OperationalError: locked" in out
 
 

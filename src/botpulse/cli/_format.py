@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from ..analysis.report import FlowTrace, Report
+from ..analysis.report import FlowTrace, InstanceSummary, OperationStats, Report
 from ..store import redact_url
 
 __all__ = [
     "Step",
+    "activity_text",
     "bar_geometry",
+    "checkpoint_note",
+    "covered_text",
+    "flow_summary",
     "drops_are_severe",
     "drops_text",
     "empty_message",
@@ -25,9 +29,18 @@ __all__ = [
     "format_ms",
     "format_per_minute",
     "format_time",
+    "instance_cells",
+    "instance_columns",
     "is_empty",
+    "marker_geometry",
+    "operation_cells",
+    "operation_columns",
+    "operation_rows",
+    "shorten_middle",
+    "slowest_rank",
     "store_text",
     "text_bar",
+    "text_marker",
     "waterfall",
     "window_text",
 ]
@@ -99,6 +112,103 @@ def window_text(report: Report) -> str:
     return f"{format_time(report.since)} → {format_time(report.until)} UTC ({_span(length)})"
 
 
+def covered_text(report: Report) -> str:
+    """The span the data covers (bucket-aligned), e.g. ``04:20:00 → 04:23:00 UTC (3m)``."""
+    if not report.has_data:
+        return "no data in the window"
+    length = (report.covered_until - report.covered_since).total_seconds()
+    return (
+        f"{format_time(report.covered_since)} → {format_time(report.covered_until)} UTC "
+        f"({_span(length)})"
+    )
+
+
+def activity_text(report: Report) -> str:
+    """``data in 3m of 1h 1m; /min is per minute with data``."""
+    window = max(report.window_minutes, report.active_minutes)
+    return (
+        f"data in {_span(report.active_minutes * 60)} of {_span(window * 60)}; "
+        "/min is per minute with data"
+    )
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by replacing its middle with ``…``."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return "…"
+    head = width // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def operation_rows(report: Report) -> list[OperationStats]:
+    """The operations in table order, with the all-flows line right after the last flow."""
+    rows = list(report.operations)
+    if report.all_flows is not None:
+        flows = sum(1 for op in rows if op.kind == "flow")
+        rows.insert(flows, report.all_flows)
+    return rows
+
+
+def operation_columns(report: Report) -> list[str]:
+    """The operations table's columns: ``service`` with several services, ``cancelled``
+    when anything was cancelled."""
+    columns = ["service"] if len(report.services) > 1 else []
+    columns += ["name", "kind", "count", "errors"]
+    if any(op.cancelled for op in report.operations):
+        columns.append("cancelled")
+    return [*columns, "error %", "/min", "mean", "p50", "p95", "p99", "max"]
+
+
+def operation_cells(op: OperationStats) -> dict[str, str]:
+    """Every column of one operations-table row, formatted the same in every format."""
+    return {
+        "service": op.service,
+        "name": op.name,
+        "kind": op.kind,
+        "count": format_count(op.count),
+        "errors": format_count(op.errors),
+        "cancelled": format_count(op.cancelled),
+        "error %": error_percent(op.error_rate),
+        "/min": format_per_minute(op.throughput_per_min),
+        "mean": format_ms(op.mean_ms),
+        "p50": format_ms(op.p50_ms),
+        "p95": format_ms(op.p95_ms),
+        "p99": format_ms(op.p99_ms),
+        "max": format_ms(op.max_ms),
+    }
+
+
+def instance_columns() -> list[str]:
+    """The per-instance summary's columns; the last (no title) flags a quiet instance."""
+    return ["service", "instance", "count", "errors", "first", "last", "active", ""]
+
+
+def _seen(moment: datetime, report: Report) -> str:
+    # Minute-aligned: no seconds; no date when the whole window is within one UTC day.
+    since, until = report.since.astimezone(timezone.utc), report.until.astimezone(timezone.utc)
+    same_day = since.date() == (until - timedelta(microseconds=1)).date()
+    return moment.astimezone(timezone.utc).strftime("%H:%M" if same_day else "%m-%d %H:%M")
+
+
+def instance_cells(instance: InstanceSummary, report: Report) -> dict[str, str]:
+    """One row of the per-instance summary (times in UTC, to the minute)."""
+    return {
+        "service": instance.service,
+        "instance": instance.instance,
+        "count": format_count(instance.count),
+        "errors": format_count(instance.errors),
+        "first": _seen(instance.first_seen, report),
+        "last": _seen(instance.last_seen, report),
+        "active": _span(instance.active_minutes * 60),
+        "": f"quiet {_span(instance.quiet_minutes * 60)}" if instance.quiet else "",
+    }
+
+
 def store_text(report: Report) -> str:
     """The store the report was read from, with any password masked."""
     return redact_url(report.store)
@@ -111,6 +221,10 @@ def filters_text(report: Report) -> str:
         parts.append(f"name {report.name_filter!r}")
     if report.kind_filter is not None:
         parts.append(f"kind {report.kind_filter!r}")
+    if report.service_filter is not None:
+        parts.append(f"service {report.service_filter!r}")
+    if report.instance_filter is not None:
+        parts.append(f"instance {report.instance_filter!r}")
     return ", ".join(parts)
 
 
@@ -138,7 +252,7 @@ def drops_are_severe(report: Report) -> bool:
 
 def is_empty(report: Report) -> bool:
     """Whether the window holds no operations and no flows at all."""
-    return not report.operations and not report.slowest_flows
+    return not report.operations and not report.slowest_flows and not report.failed_flows
 
 
 def empty_message(report: Report) -> str:
@@ -159,8 +273,9 @@ def empty_message(report: Report) -> str:
 class Step:
     """One row of a waterfall: the flow itself, a checkpoint, or an operation inside it.
 
-    A checkpoint's row spans from the previous checkpoint (or the flow's start) to the
-    moment it was reached, so the step that took long shows as a long bar.
+    A checkpoint is a moment, not a phase: ``start_ms`` is when the flow reached it,
+    ``duration_ms`` is 0, and ``since_ms`` is the time since ``since_label`` (the
+    previous checkpoint, or ``"start"``).
     """
 
     label: str
@@ -170,26 +285,57 @@ class Step:
     duration_ms: float
     status: str
     error: str | None
+    since_ms: float = 0.0
+    since_label: str = ""
 
     @property
     def failed(self) -> bool:
         """Whether this step ended in an error."""
         return self.status == "error"
 
+    @property
+    def is_checkpoint(self) -> bool:
+        """Whether this row is a checkpoint marker rather than a timed step."""
+        return self.kind == "checkpoint"
+
+
+def slowest_rank(report: Report, flow: FlowTrace) -> int | None:
+    """The rank of ``flow`` among the slowest flows, if it is drawn there already."""
+    for rank, slow in enumerate(report.slowest_flows, 1):
+        if (slow.service, slow.name, slow.started_at, slow.duration_ms) == (
+            flow.service,
+            flow.name,
+            flow.started_at,
+            flow.duration_ms,
+        ):
+            return rank
+    return None
+
+
+def flow_summary(flow: FlowTrace) -> str:
+    """``queue, 5,000 ms, error at 2026-11-23 10:00:00 UTC``: one line for a flow."""
+    return (
+        f"{flow.name}, {format_ms(flow.duration_ms)} ms, {flow.status} "
+        f"at {format_time(flow.started_at)} UTC"
+    )
+
+
+def checkpoint_note(step: Step) -> str:
+    """``+4,795 ms since guard_checks`` (or ``since start``) for a checkpoint row."""
+    return f"+{format_ms(step.since_ms)} ms since {step.since_label or 'start'}"
+
 
 def waterfall(flow: FlowTrace) -> tuple[list[Step], float]:
     """The rows of ``flow``'s waterfall, in time order, and the time scale (ms) of its bars.
 
-    The scale is the flow's duration, or longer if work it spawned outlived it.
+    Checkpoints sit at the moment they were reached. The scale is the flow's duration,
+    or longer if work it spawned outlived it.
     """
     steps = [Step(flow.name, "flow", 0, 0.0, flow.duration_ms, flow.status, flow.error)]
     timed: list[tuple[float, int, int, Step]] = []
-    previous = 0.0
-    for index, (name, at_ms) in enumerate(sorted(flow.checkpoints, key=lambda c: c[1])):
-        start = min(previous, at_ms)
-        step = Step(name, "checkpoint", 1, start, max(at_ms - start, 0.0), "ok", None)
-        timed.append((start, 0, index, step))
-        previous = at_ms
+    for index, (name, at_ms, since_ms, previous) in enumerate(flow.checkpoint_marks):
+        step = Step(name, "checkpoint", 1, at_ms, 0.0, "ok", None, since_ms, previous or "start")
+        timed.append((at_ms, 0, index, step))  # a checkpoint ends what came before it
     for index, child in enumerate(flow.children):
         step = Step(
             label=str(child["name"]),
@@ -205,6 +351,23 @@ def waterfall(flow: FlowTrace) -> tuple[list[Step], float]:
     steps.extend(item[3] for item in timed)
     scale = max((s.start_ms + s.duration_ms for s in steps), default=0.0)
     return steps, scale if scale > 0 else 1.0
+
+
+def marker_geometry(step: Step, scale_ms: float) -> tuple[float, float]:
+    """``(since, at)`` of a checkpoint as fractions (0..1): the previous mark and this one."""
+    at = min(max(step.start_ms / scale_ms, 0.0), 1.0)
+    since = min(max((step.start_ms - step.since_ms) / scale_ms, 0.0), at)
+    return since, at
+
+
+def text_marker(since: float, at: float, cells: int, *, track: str = " ") -> str:
+    """A checkpoint drawn as ``◆`` at ``at``, with a dotted lead-in from ``since``."""
+    if cells <= 0:
+        return ""
+    mark = min(int(at * cells), cells - 1)
+    lead = min(int(since * cells), mark)
+    line = track * lead + "┈" * (mark - lead) + "◆"
+    return line if track == " " else line.ljust(cells, track)
 
 
 def bar_geometry(step: Step, scale_ms: float) -> tuple[float, float]:

@@ -70,6 +70,11 @@ tr.flow-op td.name { font-weight: 700; }
   background: var(--other); }
 .kind-flow .bar { background: var(--flow); }
 .kind-checkpoint .bar { background: var(--checkpoint); opacity: .75; }
+.lead { position: absolute; top: 6px; height: 0; border-top: 2px dotted var(--checkpoint); }
+.mark { position: absolute; top: 1px; width: 10px; height: 10px; margin-left: -5px;
+  background: var(--checkpoint); transform: rotate(45deg); }
+.wf .since { color: var(--muted); font-size: .8rem; }
+tr.all-flows td { font-style: italic; font-weight: 600; border-top: 2px solid var(--line); }
 .kind-op .bar { background: var(--op); }
 .kind-db .bar { background: var(--db); }
 .kind-http .bar { background: var(--http); }

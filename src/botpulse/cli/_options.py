@@ -1,4 +1,4 @@
-"""Options shared by the commands that print a report: --format, --output, --top."""
+"""Options shared by commands: --format, --output, --top; --service and --instance filters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 
 from .output import FORMATS
 
-__all__ = ["report_options"]
+__all__ = ["process_filter_options", "report_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +40,34 @@ def report_options(command: F) -> F:
             default=5,
             show_default=True,
             metavar="N",
-            help="How many of the slowest flows to draw as waterfalls (0 to 100).",
+            help="How many of the slowest flows, and of the most recent failed flows, to "
+            "draw as waterfalls (0 to 100).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def process_filter_options(command: F) -> F:
+    """Add ``--service NAME`` and ``--instance NAME`` to a command that reads the store.
+
+    The command receives ``service`` and ``instance`` (``None`` when not given); pass
+    them on to the store reads (``SeriesFilter(service=..., instance=...)``).
+    """
+    options = [
+        click.option(
+            "--service",
+            default=None,
+            metavar="NAME",
+            help="Only what the service NAME recorded (botpulse.init(service=...)).",
+        ),
+        click.option(
+            "--instance",
+            default=None,
+            metavar="NAME",
+            help="Only what the process NAME recorded (botpulse.init(instance=...); "
+            "see the Instances table for the names).",
         ),
     ]
     for option in reversed(options):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import click
@@ -14,13 +15,20 @@ from ..store import redact_url
 from ._errors import CommandLineError
 from .render_html import render_html
 from .render_markdown import render_markdown
-from .render_table import render_table
+from .render_table import complete_width, render_table
 
 __all__ = ["FORMATS", "emit_report", "render_json", "render_text"]
 
 #: The values of ``--format``, the terminal table first (the default).
 FORMATS = ("table", "markdown", "json", "html")
-_FILE_WIDTH = 120
+# Wide enough for any table (names are at most 200 characters): to a file or a pipe the
+# table is complete; set COLUMNS to wrap long names instead.
+_FILE_WIDTH = 1000
+
+
+def _file_width() -> int:
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else _FILE_WIDTH
 
 
 def render_json(report: Report) -> str:
@@ -39,9 +47,10 @@ def render_text(report: Report, output_format: str) -> str:
     if output_format == "html":
         return render_html(report)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=_FILE_WIDTH, no_color=True, highlight=False)
-    render_table(report, console)
-    return buffer.getvalue()
+    width = max(_file_width(), complete_width(report))  # complete, even past COLUMNS
+    console = Console(file=buffer, width=width, no_color=True, highlight=False)
+    render_table(report, console, fit=False)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().split("\n"))
 
 
 def emit_report(report: Report, output_format: str, output: Path | None) -> None:
@@ -62,9 +71,11 @@ def emit_report(report: Report, output_format: str, output: Path | None) -> None
         return
     if output_format == "table":
         console = Console(highlight=False)
-        if not console.is_terminal:
-            console = Console(highlight=False, width=_FILE_WIDTH)
-        render_table(report, console)
+        if console.is_terminal:  # its width: the terminal's, or COLUMNS
+            render_table(report, console)
+        else:
+            text = render_text(report, output_format)
+            click.echo(text, nl=not text.endswith("\n"))
         return
     text = render_text(report, output_format)
     click.echo(text, nl=not text.endswith("\n"))

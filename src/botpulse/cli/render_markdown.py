@@ -7,21 +7,32 @@ backslash-escaped, so a name such as ``<b>|x`` can neither add HTML nor break a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ..analysis.report import FlowTrace, Report
 from ._format import (
+    activity_text,
     bar_geometry,
+    checkpoint_note,
+    covered_text,
     drops_text,
     empty_message,
-    error_percent,
     filters_text,
+    flow_summary,
     format_count,
     format_ms,
-    format_per_minute,
     format_time,
+    instance_cells,
+    instance_columns,
     is_empty,
+    marker_geometry,
+    operation_cells,
+    operation_columns,
+    operation_rows,
+    slowest_rank,
     store_text,
     text_bar,
+    text_marker,
     waterfall,
     window_text,
 )
@@ -31,19 +42,9 @@ __all__ = ["escape_markdown", "render_markdown"]
 _BAR_CELLS = 30
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 _NBSP = "\u00a0"
-_OPERATION_COLUMNS = (
-    ("name", ":---"),
-    ("kind", ":---"),
-    ("count", "---:"),
-    ("errors", "---:"),
-    ("error %", "---:"),
-    ("/min", "---:"),
-    ("mean", "---:"),
-    ("p50", "---:"),
-    ("p95", "---:"),
-    ("p99", "---:"),
-    ("max", "---:"),
-)
+_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first", "last", ""})
+
+Section = Callable[[Report], list[str]]
 
 
 def escape_markdown(text: str) -> str:
@@ -56,8 +57,13 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _head(columns: list[str]) -> list[str]:
+    aligns = [":---" if c in _TEXT_COLUMNS else "---:" for c in columns]
+    return [_row([escape_markdown(c) for c in columns]), _row(aligns)]
+
+
 def render_markdown(report: Report) -> str:
-    """``report`` as a markdown document (ends with a newline).
+    """``report`` as a markdown document (ends with a newline), one section after another.
 
     Example::
 
@@ -66,59 +72,98 @@ def render_markdown(report: Report) -> str:
     lines = ["# botpulse report", ""]
     if report.dropped_events:
         lines += [f"> ⚠️ **{escape_markdown(drops_text(report))}**", ""]
-    lines += [
+    lines += _header(report)
+    if is_empty(report):
+        lines += [escape_markdown(empty_message(report)), ""]
+        return "\n".join(lines)
+    for section in SECTIONS:
+        lines += section(report)
+    return "\n".join(lines)
+
+
+def _header(report: Report) -> list[str]:
+    lines = [
         f"- **Window:** {escape_markdown(window_text(report))}",
+        f"- **Covered:** {escape_markdown(covered_text(report))}",
+        f"- **Activity:** {escape_markdown(activity_text(report))}",
         f"- **Store:** {escape_markdown(store_text(report))}",
     ]
     if filters_text(report):
         lines.append(f"- **Filters:** {escape_markdown(filters_text(report))}")
-    lines += [
+    return [
+        *lines,
         f"- **Dropped events:** {format_count(report.dropped_events)}",
         f"- **Generated:** {format_time(report.generated_at)} UTC",
         "",
     ]
-    if is_empty(report):
-        lines += [escape_markdown(empty_message(report)), ""]
-        return "\n".join(lines)
-    if report.operations:
-        lines += _operations(report)
-    if report.slowest_flows:
-        lines += ["## Slowest flows", ""]
-        for rank, flow in enumerate(report.slowest_flows, 1):
-            lines += _waterfall(flow, rank)
-    return "\n".join(lines)
 
 
 def _operations(report: Report) -> list[str]:
-    show_service = len(report.services) > 1
-    columns = ([("service", ":---")] if show_service else []) + list(_OPERATION_COLUMNS)
+    if not report.operations:
+        return []
+    columns = operation_columns(report)
     lines = [
         "## Operations",
         "",
         "_Latencies in ms; percentiles within ±1% (sketch accuracy)._",
         "",
-        _row([name for name, _align in columns]),
-        _row([align for _name, align in columns]),
+        *_head(columns),
     ]
-    for op in report.operations:
-        name = escape_markdown(op.name)
-        cells = [escape_markdown(op.service)] if show_service else []
-        cells += [
-            f"**{name}**" if op.kind == "flow" else name,
-            escape_markdown(op.kind),
-            format_count(op.count),
-            f"**{format_count(op.errors)}**" if op.errors else "0",
-            f"**{error_percent(op.error_rate)}**" if op.errors else "0%",
-            format_per_minute(op.throughput_per_min),
-            format_ms(op.mean_ms),
-            format_ms(op.p50_ms),
-            format_ms(op.p95_ms),
-            format_ms(op.p99_ms),
-            format_ms(op.max_ms),
-        ]
-        lines.append(_row(cells))
+    for op in operation_rows(report):
+        cells = {c: escape_markdown(v) for c, v in operation_cells(op).items()}
+        if op is report.all_flows:
+            cells["name"] = f"_{cells['name']}_"
+        elif op.kind == "flow":
+            cells["name"] = f"**{cells['name']}**"
+        if op.errors:
+            cells["errors"] = f"**{cells['errors']}**"
+            cells["error %"] = f"**{cells['error %']}**"
+        lines.append(_row([cells[c] for c in columns]))
     lines.append("")
     return lines
+
+
+def _instances(report: Report) -> list[str]:
+    if not report.instances:
+        return []
+    columns = instance_columns()
+    lines = ["## Instances", "", *_head(columns)]
+    for instance in report.instances:
+        cells = {c: escape_markdown(v) for c, v in instance_cells(instance, report).items()}
+        if cells[""]:
+            cells[""] = f"**{cells['']}**"
+        lines.append(_row([cells[c] for c in columns]))
+    lines.append("")
+    return lines
+
+
+def _slowest(report: Report) -> list[str]:
+    if not report.slowest_flows:
+        return []
+    lines = ["## Slowest flows", ""]
+    for rank, flow in enumerate(report.slowest_flows, 1):
+        lines += _waterfall(flow, rank)
+    return lines
+
+
+def _failed(report: Report) -> list[str]:
+    if not report.failed_flows:
+        return []
+    lines = ["## Recent failed flows", ""]
+    for rank, flow in enumerate(report.failed_flows, 1):
+        above = slowest_rank(report, flow)
+        if above is None:
+            lines += _waterfall(flow, rank)
+        else:
+            lines += [
+                f"{rank}\\. {escape_markdown(flow_summary(flow))}: slowest #{above} above.",
+                "",
+            ]
+    return lines
+
+
+#: The report's sections after the header, in order.
+SECTIONS: tuple[Section, ...] = (_operations, _instances, _slowest, _failed)
 
 
 def _waterfall(flow: FlowTrace, rank: int) -> list[str]:
@@ -139,19 +184,22 @@ def _waterfall(flow: FlowTrace, rank: int) -> list[str]:
         _row(["---:", "---:", ":---", ":---", ":---"]),
     ]
     for step in steps:
-        left, width = bar_geometry(step, scale)
         indent = _NBSP * 2 * max(step.depth - 1, 0) + ("└ " if step.depth > 1 else "")
-        label = ("◆ " if step.kind == "checkpoint" else "") + escape_markdown(step.label)
+        label = ("◆ " if step.is_checkpoint else "") + escape_markdown(step.label)
         if step.depth == 0:
             label = f"**{label}**"
         if step.failed and step.depth > 0:
             label += " — **error**" + (f": {escape_markdown(step.error)}" if step.error else "")
-        bar = text_bar(left, width, _BAR_CELLS, track="░")
+        if step.is_checkpoint:
+            label += f" _{escape_markdown(checkpoint_note(step))}_"
+            bar = text_marker(*marker_geometry(step, scale), _BAR_CELLS, track="░")
+        else:
+            bar = text_bar(*bar_geometry(step, scale), _BAR_CELLS, track="░")
         lines.append(
             _row(
                 [
                     "" if step.depth == 0 else format_ms(step.start_ms),
-                    format_ms(step.duration_ms),
+                    "" if step.is_checkpoint else format_ms(step.duration_ms),
                     indent + label,
                     escape_markdown(step.kind),
                     f"`{bar}`",

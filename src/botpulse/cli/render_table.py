@@ -1,10 +1,12 @@
-"""The terminal report: rich tables for the header, the operations and each slow flow's waterfall.
+"""The terminal report: rich tables for the header, operations, instances and flow waterfalls.
 
 Every value is put into a :class:`rich.text.Text`, never into a markup string, so an
 operation named ``[bold]x[/]`` prints as written instead of being interpreted.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -13,26 +15,37 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..analysis.report import FlowTrace, Report
+from ..analysis.report import FlowTrace, OperationStats, Report
 from ._format import (
+    activity_text,
     bar_geometry,
+    checkpoint_note,
+    covered_text,
     drops_are_severe,
     drops_text,
     empty_message,
-    error_percent,
     filters_text,
+    flow_summary,
     format_count,
     format_ms,
-    format_per_minute,
     format_time,
+    instance_cells,
+    instance_columns,
     is_empty,
+    marker_geometry,
+    operation_cells,
+    operation_columns,
+    operation_rows,
+    shorten_middle,
+    slowest_rank,
     store_text,
     text_bar,
+    text_marker,
     waterfall,
     window_text,
 )
 
-__all__ = ["KIND_STYLES", "render_table"]
+__all__ = ["KIND_STYLES", "complete_width", "render_table"]
 
 #: Bar colours per operation kind; errors are always red.
 KIND_STYLES = {
@@ -46,13 +59,25 @@ KIND_STYLES = {
     "event": "bright_yellow",
 }
 _ERROR_STYLE = "bold red"
-_NUMERIC_COLUMNS = ("count", "errors", "error %", "/min", "mean", "p50", "p95", "p99", "max")
-# On a narrow terminal these go first, in this order: name, count, error % and p95 stay.
-_DROP_FIRST = ("/min", "service", "mean", "errors", "kind", "p99", "max", "p50")
+_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", ""})
+# On a terminal too narrow even with names shortened, these go first, in this order
+# (and the table says which): name, count, error % and p95 always stay; the rate and
+# the service go last.
+_DROP_FIRST = ("mean", "p50", "errors", "cancelled", "max", "kind", "p99", "/min", "service")
+_MIN_NAME = 16
+_STEP_WIDTH = 60
+
+Section = Callable[[Report, int, bool], list[RenderableType]]
 
 
-def render_table(report: Report, console: Console) -> None:
-    """Print ``report`` to ``console``: header, operations table, one waterfall per slow flow.
+def render_table(report: Report, console: Console, *, fit: bool = True) -> None:
+    """Print ``report`` to ``console``: one section after the other (see ``SECTIONS``).
+
+    ``fit=True`` (a terminal) fits the tables to ``console.width``: long names are
+    shortened in the middle, numbers never, and only if that is not enough do the
+    least telling columns go, with a note saying which. ``fit=False`` (a file or a
+    pipe) keeps every column and every name whole; names wrap if ``console.width``
+    is too small for them.
 
     Example::
 
@@ -63,20 +88,18 @@ def render_table(report: Report, console: Console) -> None:
             console.print(_drops_panel(report))
         console.print(Text(empty_message(report)), soft_wrap=True)
         return
-    console.print(_header(report))
-    if report.dropped_events:
-        console.print(_drops_panel(report))
-    if report.operations:
-        console.print(_operations(report, console.width))
-    for rank, flow in enumerate(report.slowest_flows, 1):
-        console.print(_waterfall(flow, rank))
+    for section in SECTIONS:
+        for renderable in section(report, console.width, fit):
+            console.print(renderable)
 
 
-def _header(report: Report) -> Panel:
+def _header(report: Report, width: int, fit: bool) -> list[RenderableType]:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row(Text("window"), Text(window_text(report)))
+    grid.add_row(Text("covered"), Text(covered_text(report)))
+    grid.add_row(Text("activity"), Text(activity_text(report)))
     grid.add_row(Text("store"), Text(store_text(report)))
     if filters_text(report):
         grid.add_row(Text("filters"), Text(filters_text(report)))
@@ -88,7 +111,11 @@ def _header(report: Report) -> Panel:
     grid.add_row(Text("dropped"), dropped)
     grid.add_row(Text("generated"), Text(f"{format_time(report.generated_at)} UTC"))
     title = Text("botpulse report", style="bold")
-    return Panel(grid, title=title, title_align="left", expand=False)
+    return [Panel(grid, title=title, title_align="left", expand=False)]
+
+
+def _drops(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    return [_drops_panel(report)] if report.dropped_events else []
 
 
 def _drops_panel(report: Report) -> Panel:
@@ -96,74 +123,180 @@ def _drops_panel(report: Report) -> Panel:
     return Panel(Text("⚠ " + drops_text(report), style=style), border_style=style, expand=False)
 
 
-def _operations(report: Report, width: int) -> Table:
-    columns = ["service"] if len(report.services) > 1 else []
-    columns += ["name", "kind", *_NUMERIC_COLUMNS]
-    rows: list[dict[str, Text]] = []
-    for op in report.operations:
-        failing = op.errors > 0
-        row = {
-            "service": Text(op.service),
-            "name": Text(op.name, style="bold" if op.kind == "flow" else ""),
-            "kind": Text(op.kind, style=KIND_STYLES.get(op.kind, "")),
-            "count": Text(format_count(op.count)),
-            "errors": Text(format_count(op.errors), style=_ERROR_STYLE if failing else "dim"),
-            "error %": Text(error_percent(op.error_rate), style=_ERROR_STYLE if failing else "dim"),
-            "/min": Text(format_per_minute(op.throughput_per_min)),
-            "mean": Text(format_ms(op.mean_ms)),
-            "p50": Text(format_ms(op.p50_ms)),
-            "p95": Text(format_ms(op.p95_ms), style="bold"),
-            "p99": Text(format_ms(op.p99_ms)),
-            "max": Text(format_ms(op.max_ms)),
-        }
-        rows.append(row)
-    columns = _fit_columns(columns, rows, width)
+def _table_width(widths: dict[str, int], columns: list[str]) -> int:
+    # No edges; between columns one cell of padding each side and a one-cell rule gap.
+    return sum(widths[c] for c in columns) + 3 * (len(columns) - 1)
+
+
+def _operation_widths(report: Report) -> tuple[list[str], dict[str, int]]:
+    columns = operation_columns(report)
+    rows = [operation_cells(op) for op in operation_rows(report)]
+    return columns, {c: max([len(c), *(len(cells[c]) for cells in rows)]) for c in columns}
+
+
+def _instance_widths(report: Report) -> dict[str, int]:
+    rows = [instance_cells(instance, report) for instance in report.instances]
+    return {c: max([len(c), *(len(cells[c]) for cells in rows)]) for c in instance_columns()}
+
+
+def complete_width(report: Report) -> int:
+    """The narrowest width at which the complete tables fit (operation names wrapped)."""
+    width = 0
+    if report.operations:
+        columns, widths = _operation_widths(report)
+        widths["name"] = min(widths["name"], _MIN_NAME)
+        width = _table_width(widths, columns)
+    if report.instances:
+        width = max(width, _table_width(_instance_widths(report), instance_columns()))
+    return width
+
+
+def _fit(
+    columns: list[str], widths: dict[str, int], width: int, shrink: str
+) -> tuple[list[str], int, list[str]]:
+    """``(kept columns, width of the shrink column, hidden columns)`` to fit ``width``."""
+    kept = list(columns)
+    hidden: list[str] = []
+    room = width - (_table_width(widths, kept) - widths[shrink])
+    for column in _DROP_FIRST:
+        if room >= min(widths[shrink], _MIN_NAME):
+            break
+        if column in kept:
+            kept.remove(column)
+            hidden.append(column)
+            room = width - (_table_width(widths, kept) - widths[shrink])
+    return kept, max(min(widths[shrink], room), min(widths[shrink], _MIN_NAME)), hidden
+
+
+def _operations(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.operations:
+        return []
+    columns, widths = _operation_widths(report)
+    rows = [(op, operation_cells(op)) for op in operation_rows(report)]
+    hidden: list[str] = []
+    if fit:
+        columns, name_width, hidden = _fit(columns, widths, width, "name")
+    else:  # complete: every column; names wrap if the width is too small for them
+        room = width - (_table_width(widths, columns) - widths["name"])
+        name_width = max(min(widths["name"], room), min(widths["name"], _MIN_NAME))
     table = Table(
         title=Text("Operations", style="bold"),
         title_justify="left",
         caption=Text("latencies in ms; percentiles within ±1% (sketch accuracy)", style="dim"),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
     )
     for column in columns:
-        numeric = column in _NUMERIC_COLUMNS
+        text = column in _TEXT_COLUMNS
         table.add_column(
             column,
-            justify="right" if numeric else "left",
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=min(12, max(len(row[column]) for row in rows)) if column == "name" else None,
+            justify="left" if text else "right",
+            no_wrap=not (column == "name" and not fit),
+            overflow="fold" if column == "name" else "crop",
+            min_width=None if column == "name" else widths[column],
+            max_width=name_width if column == "name" else None,
         )
-    for row in rows:
-        table.add_row(*(row[column] for column in columns))
-    return table
+    for op, cells in rows:
+        shorten = name_width if fit else len(cells["name"])
+        table.add_row(*(_operation_cell(report, op, cells, c, shorten) for c in columns))
+    out: list[RenderableType] = [table]
+    if hidden:
+        out.append(
+            Text(
+                f"hidden to fit {width} columns: {', '.join(hidden)} "
+                "(widen the terminal, set COLUMNS, or use --format json)",
+                style="dim",
+            )
+        )
+    return out
 
 
-def _fit_columns(columns: list[str], rows: list[dict[str, Text]], width: int) -> list[str]:
-    """``columns`` without the least telling ones, until the table fits ``width`` cells."""
-    wanted = {
-        column: max([len(column), *(len(row[column]) for row in rows)]) + 3 for column in columns
-    }
-    wanted["name"] = min(wanted["name"], 40)
-    kept = list(columns)
-    for column in _DROP_FIRST:
-        if sum(wanted[c] for c in kept) + 2 <= width:
-            break
-        if column in kept:
-            kept.remove(column)
-    return kept
+def _operation_cell(
+    report: Report, op: OperationStats, cells: dict[str, str], column: str, name_width: int
+) -> Text:
+    failing = op.errors > 0
+    value = cells[column]
+    if column == "name":
+        if op is report.all_flows:
+            return Text(value, style="bold italic")
+        return Text(shorten_middle(value, name_width), style="bold" if op.kind == "flow" else "")
+    if column == "kind":
+        return Text(value, style=KIND_STYLES.get(op.kind, ""))
+    if column in ("errors", "error %"):
+        return Text(value, style=_ERROR_STYLE if failing else "dim")
+    if column == "cancelled":
+        return Text(value, style="yellow" if op.cancelled else "dim")
+    if column == "p95":
+        return Text(value, style="bold")
+    return Text(value)
+
+
+def _instances(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.instances:
+        return []
+    table = Table(
+        title=Text("Instances", style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    widths = _instance_widths(report)
+    for column in instance_columns():
+        text = column in _TEXT_COLUMNS or column in ("first", "last")
+        table.add_column(
+            column,
+            justify="left" if text else "right",
+            no_wrap=True,
+            min_width=widths[column],
+            overflow="crop",
+        )
+    for instance in report.instances:
+        cells = instance_cells(instance, report)
+        row = [Text(cells[c]) for c in instance_columns()]
+        row[-1].stylize("bold yellow")
+        table.add_row(*row)
+    return [table]
+
+
+def _slowest(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.slowest_flows:
+        return []
+    out: list[RenderableType] = [Text(""), Text("Slowest flows", style="bold")]
+    out += [_waterfall(flow, rank, fit) for rank, flow in enumerate(report.slowest_flows, 1)]
+    return out
+
+
+def _failed(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.failed_flows:
+        return []
+    out: list[RenderableType] = [Text(""), Text("Recent failed flows", style="bold red")]
+    for rank, flow in enumerate(report.failed_flows, 1):
+        above = slowest_rank(report, flow)
+        if above is None:
+            out.append(_waterfall(flow, rank, fit))
+        else:
+            out += [Text(""), Text(f"#{rank} {flow_summary(flow)}: slowest #{above} above")]
+    return out
+
+
+#: The report's sections in order; each returns what to print (nothing to skip itself).
+SECTIONS: tuple[Section, ...] = (_header, _drops, _operations, _instances, _slowest, _failed)
 
 
 class _Bar:
-    """A waterfall bar that fills whatever width the table gives its column."""
+    """A waterfall bar (or a checkpoint marker) that fills the width its column gets."""
 
     min_cells = 16
     max_cells = 60
 
-    def __init__(self, left: float, width: float, style: str) -> None:
+    def __init__(self, left: float, width: float, style: str, *, marker: bool = False) -> None:
         self.left = left
         self.width = width
         self.style = style
+        self.marker = marker
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(
@@ -172,10 +305,14 @@ class _Bar:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         cells = max(1, options.max_width)
-        yield Text(text_bar(self.left, self.width, cells), style=self.style, no_wrap=True)
+        if self.marker:
+            line = text_marker(self.left, self.width, cells)
+        else:
+            line = text_bar(self.left, self.width, cells)
+        yield Text(line, style=self.style, no_wrap=True)
 
 
-def _waterfall(flow: FlowTrace, rank: int) -> Group:
+def _waterfall(flow: FlowTrace, rank: int, fit: bool) -> Group:
     steps, scale = waterfall(flow)
     failed = flow.status == "error"
     title = Text.assemble(
@@ -190,28 +327,33 @@ def _waterfall(flow: FlowTrace, rank: int) -> Group:
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
     table.add_column("offset ms", justify="right", no_wrap=True)
     table.add_column("duration ms", justify="right", no_wrap=True)
-    table.add_column("step", no_wrap=True, overflow="ellipsis", max_width=60)
+    table.add_column(
+        "step",
+        no_wrap=fit,
+        overflow="ellipsis" if fit else "fold",
+        max_width=_STEP_WIDTH if fit else None,
+    )
     table.add_column("kind", no_wrap=True)
     table.add_column(f"0 → {format_ms(scale)} ms")
     for step in steps:
-        left, width = bar_geometry(step, scale)
         style = _ERROR_STYLE if step.failed else KIND_STYLES.get(step.kind, "white")
-        marker = "◆ " if step.kind == "checkpoint" else ""
-        label = Text("  " * step.depth + marker + step.label)
+        name = shorten_middle(step.label, _STEP_WIDTH - 2 * step.depth) if fit else step.label
+        marker = "◆ " if step.is_checkpoint else ""
+        label = Text("  " * step.depth + marker + name)
         if step.depth == 0:
             label.stylize("bold")
         if step.failed:
             label.stylize(_ERROR_STYLE)
             if step.error and step.depth > 0:
                 label.append(f"  {step.error}", style="red")
+        if step.is_checkpoint:
+            label.append(f"  {checkpoint_note(step)}", style="dim")
+            bar = _Bar(*marker_geometry(step, scale), style, marker=True)
+        else:
+            bar = _Bar(*bar_geometry(step, scale), style)
         offset = "" if step.depth == 0 else format_ms(step.start_ms)
-        table.add_row(
-            Text(offset),
-            Text(format_ms(step.duration_ms)),
-            label,
-            Text(step.kind, style="dim"),
-            _Bar(left, width, style),
-        )
+        duration = "" if step.is_checkpoint else format_ms(step.duration_ms)
+        table.add_row(Text(offset), Text(duration), label, Text(step.kind, style="dim"), bar)
     parts: list[RenderableType] = [Text(""), title]
     notes = [f"sampled because: {flow.reason.replace(',', ', ')}"]
     if flow.error:

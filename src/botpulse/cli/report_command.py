@@ -11,7 +11,7 @@ from ..analysis import build_report, parse_window
 from ..errors import StoreError
 from ..store import Store, open_store, redact_url
 from ._errors import CommandLineError
-from ._options import report_options
+from ._options import process_filter_options, report_options
 from .output import emit_report
 
 __all__ = ["report"]
@@ -54,6 +54,7 @@ _WINDOW_FORMS = "a duration before now (30s, 15m, 24h, 7d) or an ISO-8601 time"
     metavar="KIND",
     help="Only operations of KIND (flow, op, db, http, redis, cache, event).",
 )
+@process_filter_options
 @report_options
 def report(
     store_url: str,
@@ -61,22 +62,33 @@ def report(
     until: str | None,
     name_glob: str | None,
     kind: str | None,
+    service: str | None,
+    instance: str | None,
     output_format: str,
     output: Path | None,
     top: int,
 ) -> None:
-    """Latency percentiles per operation and the slowest flows as waterfalls.
+    """Latency percentiles per operation, the processes seen, and the slowest and the
+    most recent failed flows as waterfalls.
 
     \b
     Examples:
       botpulse report --since 24h
       botpulse report --since 2026-11-23T10:00 --until 2026-11-23T12:00 --name 'db.*'
+      botpulse report --service api --instance worker-2
       botpulse report --format html --output report.html
     """
     window_since, window_until = parse_window(since, until)
     with _open_for_reading(store_url) as store:
         the_report = build_report(
-            store, window_since, window_until, name=name_glob, kind=kind, top=top
+            store,
+            window_since,
+            window_until,
+            name=name_glob,
+            kind=kind,
+            service=service,
+            instance=instance,
+            top=top,
         )
     emit_report(the_report, output_format, output)
 

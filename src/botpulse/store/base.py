@@ -37,6 +37,7 @@ from .._model import (
 )
 
 __all__ = [
+    "Activity",
     "Retention",
     "merge_findings",
     "SeriesFilter",
@@ -46,6 +47,7 @@ __all__ = [
     "default_group",
     "refine_plan",
     "expand_resolutions",
+    "merge_spans",
     "plan_window",
     "to_epoch_seconds",
 ]
@@ -80,8 +82,8 @@ class Retention:
 class SeriesFilter:
     """Which series a read selects (``None`` = any).
 
-    ``name`` is a glob; ``kind``, ``service``, ``instance`` exact; ``flow`` the flow an
-    operation ran in (``""``: flows themselves and operations outside any flow).
+    ``name`` is a glob; ``kind``, ``service``, ``instance``, ``status`` exact; ``flow``
+    the flow an operation ran in (``""``: flows themselves and operations outside any flow).
     """
 
     name: str | None = None
@@ -89,6 +91,7 @@ class SeriesFilter:
     service: str | None = None
     instance: str | None = None
     flow: str | None = None
+    status: str | None = None
 
     def matches(self, key: SeriesKey) -> bool:
         """Whether ``key`` is selected."""
@@ -99,6 +102,8 @@ class SeriesFilter:
         if self.instance is not None and key.instance != self.instance:
             return False
         if self.flow is not None and key.flow != self.flow:
+            return False
+        if self.status is not None and key.status != self.status:
             return False
         return self.name is None or fnmatch.fnmatchcase(key.name, self.name)
 
@@ -164,6 +169,53 @@ _IMPORT_CHUNK = 50_000
 
 def _started(op: Operation) -> int:
     return op.started_ns if isinstance(op.started_ns, int) else 0
+
+
+@dataclass(slots=True)
+class Activity:
+    """What one process (service, instance) recorded in a window, and when.
+
+    ``count``, ``errors`` and ``cancelled`` count operations (gauge samples are not
+    operations, but they do make a minute active). ``spans`` are the bucket-aligned
+    ``(start, end)`` epoch-second spans in which it recorded anything, merged and
+    sorted: whole minutes where minute rows are kept, whole hours or days where only
+    coarser rows remain. ``first_s``/``last_s`` are the
+    start of the first span and the end of the last.
+    """
+
+    service: str
+    instance: str
+    count: int = 0
+    errors: int = 0
+    cancelled: int = 0
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def first_s(self) -> int:
+        """Start of the first bucket with data (epoch seconds)."""
+        return self.spans[0][0] if self.spans else 0
+
+    @property
+    def last_s(self) -> int:
+        """End of the last bucket with data (epoch seconds)."""
+        return self.spans[-1][1] if self.spans else 0
+
+    @property
+    def active_minutes(self) -> int:
+        """Minutes in which this process recorded anything."""
+        return sum(end - start for start, end in self.spans) // MINUTE
+
+
+def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``(start, end)`` spans covering the same time as ``spans``."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def to_epoch_seconds(moment: datetime | float | int) -> float:
@@ -435,6 +487,101 @@ class Store(ABC):
             else:
                 have.merge(rollup)
 
+    # -- activity reads (issue 7: report rates, covered span, per-instance summary) --
+    # Read-only and generic over read_rollups(). A backend may override
+    # _activity_rows() with a query that skips the sketches when only activity is read.
+
+    #: How many operations' worth of coarse buckets an activity read re-reads per minute.
+    ACTIVITY_REFINE_BUDGET = 5_000
+
+    def read_activity(
+        self,
+        since: datetime | float,
+        until: datetime | float,
+        selector: SeriesFilter | None = None,
+        *,
+        now: datetime | float | None = None,
+    ) -> list[Activity]:
+        """Per (service, instance): counts and the bucket spans in which it recorded anything.
+
+        Reads the rows :meth:`summarize` reads (:func:`plan_window`: minute rows at the
+        window's edges, hour and day rows in the middle of longer windows), then, where
+        minute rows are still kept, re-reads at minute resolution the first and last
+        coarse bucket of each process and the quietest other ones, fewest operations
+        first, up to ``ACTIVITY_REFINE_BUDGET`` operations in all. So a bot that is idle
+        most of the time gets exact active minutes and first/last seen; a busy hour read
+        from an hour row counts whole. Sorted by service and instance.
+
+        Example::
+
+            for a in store.read_activity(since, until):
+                print(a.service, a.instance, a.count, a.active_minutes, a.last_s)
+        """
+        selector = selector or SeriesFilter()
+        fold = _ActivityFold(selector, None)
+        self._read_activity(fold, since, until, now)
+        return fold.activities()
+
+    def summarize_activity(
+        self,
+        since: datetime | float,
+        until: datetime | float,
+        selector: SeriesFilter | None = None,
+        *,
+        now: datetime | float | None = None,
+    ) -> tuple[Summary, list[Activity], list[tuple[int, int]]]:
+        """:meth:`summarize` and :meth:`read_activity` together, for a report.
+
+        Returns the summary of the series ``selector`` selects, the activity of every
+        process it selects (only its ``service`` and ``instance`` apply: a process is
+        active whatever it recorded), and the spans in which the selected series have
+        data (what a report covers).
+
+        Example::
+
+            summary, activity, covered = store.summarize_activity(since, until, selector)
+        """
+        selector = selector or SeriesFilter()
+        summary = self.summarize(since, until, selector, now=now)
+        processes = SeriesFilter(service=selector.service, instance=selector.instance)
+        fold = _ActivityFold(processes, selector)
+        self._read_activity(fold, since, until, now)
+        return summary, fold.activities(), fold.covered()
+
+    def _activity_rows(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter, *, sketches: bool
+    ) -> Iterator[Rollup]:
+        """Rows for an activity read, as :meth:`read_rollups` returns them.
+
+        With ``sketches=False`` only each row's key, start and count are used: a backend
+        may override this to skip reading and decoding the sketches (the generic
+        version decodes them, which makes an activity read cost about a summarize).
+        """
+        return self.read_rollups(resolution, start_s, end_s, selector)
+
+    def _read_activity(
+        self,
+        fold: _ActivityFold,
+        since: datetime | float,
+        until: datetime | float,
+        now: datetime | float | None,
+    ) -> WindowPlan:
+        now_s = time.time() if now is None else to_epoch_seconds(now)
+        plan = plan_window(to_epoch_seconds(since), to_epoch_seconds(until), now_s, self.retention)
+        plan = refine_plan(plan, self.pending_buckets())
+        for res, lower, upper in plan.segments:
+            rows = self._activity_rows(
+                res, math.floor(lower / res) * res, upper, fold.processes, sketches=False
+            )
+            for rollup in rows:
+                fold.add(rollup, res, lower, upper)
+        horizon = self.retention.horizon(MINUTE, now_s)
+        for bucket, keys in fold.to_refine(horizon, self.ACTIVITY_REFINE_BUDGET):
+            lo, hi = fold.clip[bucket]
+            rows = self._activity_rows(MINUTE, lo, hi, fold.processes, sketches=False)
+            fold.refine(bucket, keys, rows)
+        return plan
+
     # -- lifecycle ---------------------------------------------------------------
 
     def describe(self) -> str:
@@ -459,6 +606,103 @@ class Store(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_COVERED = ("", "\x00covered")  # the pseudo-process whose spans are what a report covers
+
+
+class _ActivityFold:
+    """Accumulates an activity read: per process counts and spans; with ``folding``, also
+    the spans of the series it selects (what a report covers)."""
+
+    def __init__(self, processes: SeriesFilter, folding: SeriesFilter | None) -> None:
+        self.processes = processes
+        self.folding = folding
+        self.found: dict[tuple[str, str], Activity] = {}
+        # per process: bucket (resolution, start) -> the spans it has data in there
+        self.spans: dict[tuple[str, str], dict[tuple[int, int], set[tuple[int, int]]]] = {}
+        self.counts: dict[tuple[tuple[str, str], int, int], int] = {}
+        self.clip: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def add(self, rollup: Rollup, res: int, lower: int, upper: int) -> None:
+        lo, hi = max(rollup.start, lower), min(rollup.start + res, upper)
+        if hi <= lo or rollup.count <= 0:
+            return
+        key = rollup.key
+        process = (key.service, key.instance)
+        activity = self.found.get(process)
+        if activity is None:
+            activity = self.found[process] = Activity(*process)
+        if key.kind != "gauge":  # a sample, not an operation; it still shows the process ran
+            activity.count += rollup.count
+            if key.status == "error":
+                activity.errors += rollup.count
+            elif key.status == "cancelled":
+                activity.cancelled += rollup.count
+        self._mark(process, rollup, res, lo, hi)
+        if self.folding is not None and self.folding.matches(key):
+            self._mark(_COVERED, rollup, res, lo, hi)
+
+    def _mark(self, process: tuple[str, str], rollup: Rollup, res: int, lo: int, hi: int) -> None:
+        bucket = (res, rollup.start)
+        self.spans.setdefault(process, {}).setdefault(bucket, set()).add((lo, hi))
+        if res != MINUTE:
+            self.clip[bucket] = (lo, hi)
+            self.counts[process, res, rollup.start] = (
+                self.counts.get((process, res, rollup.start), 0) + rollup.count
+            )
+
+    def to_refine(
+        self, horizon: float, budget: int
+    ) -> list[tuple[tuple[int, int], set[tuple[str, str]]]]:
+        """Coarse buckets worth re-reading per minute: each process's first and last,
+        then the quietest, while their operations fit ``budget``."""
+        edges: dict[tuple[str, str], tuple[int, int]] = {}
+        for process, _res, start in self.counts:
+            first, last = edges.get(process, (start, start))
+            edges[process] = (min(first, start), max(last, start))
+        candidates = sorted(
+            (start not in edges[process], count, process, res, start)
+            for (process, res, start), count in self.counts.items()
+            if start >= horizon
+        )
+        chosen: dict[tuple[int, int], set[tuple[str, str]]] = {}
+        spent = 0
+        for _inner, count, process, res, start in candidates:
+            if spent + count > budget:
+                continue
+            spent += count
+            chosen.setdefault((res, start), set()).add(process)
+        return sorted(chosen.items())
+
+    def refine(
+        self, bucket: tuple[int, int], processes: set[tuple[str, str]], rows: Iterable[Rollup]
+    ) -> None:
+        """Replace ``bucket``'s whole span by its minutes with data, for ``processes``."""
+        minutes: dict[tuple[str, str], set[tuple[int, int]]] = {}
+        for rollup in rows:
+            if rollup.count <= 0:
+                continue
+            span = (rollup.start, rollup.start + MINUTE)
+            process = (rollup.key.service, rollup.key.instance)
+            if process in processes:
+                minutes.setdefault(process, set()).add(span)
+            if _COVERED in processes and self.folding and self.folding.matches(rollup.key):
+                minutes.setdefault(_COVERED, set()).add(span)
+        for process, spans in minutes.items():
+            self.spans[process][bucket] = spans
+
+    def _merged(self, process: tuple[str, str]) -> list[tuple[int, int]]:
+        buckets = self.spans.get(process, {})
+        return merge_spans(span for spans in buckets.values() for span in spans)
+
+    def activities(self) -> list[Activity]:
+        for process, activity in self.found.items():
+            activity.spans = self._merged(process)
+        return [self.found[process] for process in sorted(self.found)]
+
+    def covered(self) -> list[tuple[int, int]]:
+        return self._merged(_COVERED)
 
 
 def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
