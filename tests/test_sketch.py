@@ -180,3 +180,18 @@ def test_nearest_rank_is_within_one_to_n() -> None:
     assert nearest_rank(0.07, 100) == 7  # 0.07 * 100 is 7.000000000000001
     assert nearest_rank(2.0, 5) == 5
     assert nearest_rank(-1.0, 5) == 1
+
+
+def test_nearest_rank_on_the_benchmark_sets() -> None:
+    """The accuracy benchmark's lognormal and bimodal sets (200k of its 1M): within 1%."""
+    from bench.accuracy import distributions
+
+    for name, values in distributions(200_000).items():
+        sketch = Sketch()
+        sketch.extend(values)
+        ordered = sorted(values)
+        for q in (0.5, 0.9, 0.95, 0.99, 0.999):
+            exact = ordered[math.ceil(q * len(ordered)) - 1]
+            estimate = sketch.quantile(q)
+            assert estimate is not None
+            assert abs(estimate - exact) <= RELATIVE_ACCURACY * exact, (name, q)
