@@ -8,6 +8,7 @@ live in the CLI and take a :class:`Report`.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from typing import Any
 from .._model import STATUSES, Rollup, TraceSample
 from .._sketch import RELATIVE_ACCURACY, Sketch, nearest_rank
 from ..store.base import Activity, SeriesFilter, Store, merge_spans, to_epoch_seconds
+from .breakdown import SplitStats, StepStats, flow_steps, tag_splits
 
 __all__ = [
     "ALL_FLOWS",
@@ -175,6 +177,9 @@ class Report:
     window_minutes: float = 0.0
     active_minutes: float = 0.0
     has_data: bool = True
+    steps: list[StepStats] = field(default_factory=list)
+    split_by: str | None = None
+    splits: list[SplitStats] = field(default_factory=list)
 
     @property
     def services(self) -> list[str]:
@@ -219,6 +224,9 @@ class Report:
                 }
                 for i in self.instances
             ],
+            "steps": [step.to_dict() for step in self.steps],
+            "split_by": self.split_by,
+            "splits": [split.to_dict() for split in self.splits],
             "slowest_flows": [_flow_dict(f) for f in self.slowest_flows],
             "failed_flows": [_flow_dict(f) for f in self.failed_flows],
         }
@@ -383,6 +391,7 @@ def build_report(
     instance: str | None = None,
     top: int = 5,
     now: datetime | None = None,
+    by: str | None = None,
 ) -> Report:
     """Read the window ``[since, until)`` from ``store`` and compute the report.
 
@@ -390,7 +399,9 @@ def build_report(
     ``instance`` exact process names; ``top`` is how many of the slowest flows, and
     separately of the most recent failed flows, to include. Operations are listed
     flows first, then by p95, slowest first. Rates are per minute over the minutes in
-    which the operation's service recorded anything (its active minutes).
+    which the operation's service recorded anything (its active minutes). ``steps``
+    says where each flow's time goes (the operations measured inside it); ``by`` (a
+    tag key, or ``service``/``instance``) adds ``splits``: percentiles per value.
 
     Example::
 
@@ -434,6 +445,19 @@ def build_report(
         failures = SeriesFilter(name=name, service=service, instance=instance, status="error")
         samples = store.read_traces(since_s, until_s, failures, limit=top, order="recent")
         failed = [FlowTrace.from_sample(s) for s in samples]
+    steps: list[StepStats] = []
+    if kind in (None, "flow"):
+        steps = [
+            s
+            for s in flow_steps(store, since, until, now=now, service=service, instance=instance)
+            if name is None or fnmatch.fnmatchcase(s.flow, name)
+        ]
+    splits: list[SplitStats] = []
+    if by:
+        splits = tag_splits(
+            store, since, until, by, now=now, name=name, kind=kind, service=service,
+            instance=instance,
+        )  # fmt: skip
     covered_since_s = covered_spans[0][0] if covered_spans else since_s
     covered_until_s = covered_spans[-1][1] if covered_spans else since_s
     drops = store.read_drops(since_s, until_s)
@@ -458,4 +482,7 @@ def build_report(
         window_minutes=(window_end - since_s) / 60,
         active_minutes=minutes(merge_spans(span for a in activity for span in a.spans)),
         has_data=bool(covered_spans),
+        steps=steps,
+        split_by=by,
+        splits=splits,
     )

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from ..analysis.breakdown import SplitStats, StepStats
 from ..analysis.report import FlowTrace, InstanceSummary, OperationStats, Report
 from ..store import redact_url
 
@@ -392,3 +393,62 @@ def text_bar(left: float, width: float, cells: int, *, track: str = " ") -> str:
     body = _FULL * full + (_EIGHTHS[part] if part else "")
     bar = track * lead + body
     return bar if track == " " else bar.ljust(cells, track)
+
+
+def step_columns() -> list[str]:
+    """The per-flow steps table's columns."""
+    return [
+        "flow",
+        "step",
+        "kind",
+        "count",
+        "per run",
+        "errors",
+        "mean",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "share",
+    ]
+
+
+def step_cells(step: StepStats) -> dict[str, str]:
+    """One per-flow step row, formatted the same in every format."""
+    return {
+        "flow": step.flow,
+        "step": step.name,
+        "kind": step.kind,
+        "count": format_count(step.count),
+        "per run": f"{step.per_run:.2f}",
+        "errors": format_count(step.errors),
+        "mean": format_ms(step.mean_ms),
+        "p50": format_ms(step.p50_ms),
+        "p95": format_ms(step.p95_ms),
+        "p99": format_ms(step.p99_ms),
+        "max": format_ms(step.max_ms),
+        "share": f"{step.share * 100:.0f}%",
+    }
+
+
+def split_columns(report: Report) -> list[str]:
+    """The split table's columns: the operation, the split key's value, its latency."""
+    key = report.split_by or "value"
+    return ["name", key, "count", "errors", "error %", "mean", "p50", "p95", "p99", "max"]
+
+
+def split_cells(split: SplitStats, report: Report) -> dict[str, str]:
+    """One split row, formatted the same in every format."""
+    key = report.split_by or "value"
+    return {
+        "name": split.name,
+        key: next(iter(split.tags.values()), ""),
+        "count": format_count(split.count),
+        "errors": format_count(split.errors),
+        "error %": error_percent(split.error_rate),
+        "mean": format_ms(split.mean_ms),
+        "p50": format_ms(split.p50_ms),
+        "p95": format_ms(split.p95_ms),
+        "p99": format_ms(split.p99_ms),
+        "max": format_ms(split.max_ms),
+    }

@@ -34,6 +34,10 @@ from ._format import (
     operation_columns,
     operation_rows,
     slowest_rank,
+    split_cells,
+    split_columns,
+    step_cells,
+    step_columns,
     store_text,
     waterfall,
     window_text,
@@ -42,7 +46,9 @@ from ._html_style import KNOWN_KINDS, STYLESHEET
 
 __all__ = ["render_html"]
 
-_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first", "last", ""})
+_TEXT_COLUMNS = frozenset(
+    {"service", "name", "kind", "instance", "flow", "step", "first", "last", ""}
+)
 
 Section = Callable[[Report], str]
 
@@ -149,6 +155,42 @@ def _operations(report: Report) -> str:
     )
 
 
+def _simple_table(title: str, columns: list[str], rows: list[dict[str, str]]) -> str:
+    body = "\n".join(
+        "<tr>"
+        + "".join(
+            f"<td>{_e(r[c])}</td>" if c in _TEXT_COLUMNS else f'<td class="num">{_e(r[c])}</td>'
+            for c in columns
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        f'<section>\n<h2>{_e(title)}</h2>\n<div class="card scroll">\n<table class="ops">\n'
+        f"<thead><tr>{_head(columns)}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
+        "</div>\n</section>"
+    )
+
+
+def _steps(report: Report) -> str:
+    if not report.steps:
+        return ""
+    rows = [step_cells(step) for step in report.steps]
+    return _simple_table("Where each flow's time goes", step_columns(), rows)
+
+
+def _splits(report: Report) -> str:
+    if not report.split_by:
+        return ""
+    if not report.splits:
+        return (
+            f'<section>\n<h2>By {_e(report.split_by)}</h2>\n<p class="note">No operation '
+            f"has the tag {_e(report.split_by)}.</p>\n</section>"
+        )
+    rows = [split_cells(split, report) for split in report.splits]
+    return _simple_table(f"By {report.split_by}", split_columns(report), rows)
+
+
 def _instances(report: Report) -> str:
     if not report.instances:
         return ""
@@ -196,7 +238,7 @@ def _failed(report: Report) -> str:
 
 
 #: The report's sections after the header, in order; each returns "" to be skipped.
-SECTIONS: tuple[Section, ...] = (_operations, _instances, _slowest, _failed)
+SECTIONS: tuple[Section, ...] = (_operations, _steps, _splits, _instances, _slowest, _failed)
 
 
 def _flow(flow: FlowTrace, rank: int) -> str:

@@ -30,6 +30,10 @@ from ._format import (
     operation_columns,
     operation_rows,
     slowest_rank,
+    split_cells,
+    split_columns,
+    step_cells,
+    step_columns,
     store_text,
     text_bar,
     text_marker,
@@ -42,7 +46,9 @@ __all__ = ["escape_markdown", "render_markdown"]
 _BAR_CELLS = 30
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 _NBSP = "\u00a0"
-_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "first", "last", ""})
+_TEXT_COLUMNS = frozenset(
+    {"service", "name", "kind", "instance", "flow", "step", "first", "last", ""}
+)
 
 Section = Callable[[Report], list[str]]
 
@@ -123,6 +129,33 @@ def _operations(report: Report) -> list[str]:
     return lines
 
 
+def _steps(report: Report) -> list[str]:
+    if not report.steps:
+        return []
+    columns = step_columns()
+    lines = ["## Where each flow's time goes", "", *_head(columns)]
+    for step in report.steps:
+        cells = {c: escape_markdown(v) for c, v in step_cells(step).items()}
+        lines.append(_row([cells[c] for c in columns]))
+    lines.append("")
+    return lines
+
+
+def _splits(report: Report) -> list[str]:
+    if not report.split_by:
+        return []
+    columns = split_columns(report)
+    lines = [f"## By {escape_markdown(report.split_by)}", ""]
+    if not report.splits:
+        return [*lines, f"_No operation has the tag {escape_markdown(report.split_by)}._", ""]
+    lines += _head(columns)
+    for split in report.splits:
+        cells = {c: escape_markdown(v) for c, v in split_cells(split, report).items()}
+        lines.append(_row([cells[c] for c in columns]))
+    lines.append("")
+    return lines
+
+
 def _instances(report: Report) -> list[str]:
     if not report.instances:
         return []
@@ -163,7 +196,7 @@ def _failed(report: Report) -> list[str]:
 
 
 #: The report's sections after the header, in order.
-SECTIONS: tuple[Section, ...] = (_operations, _instances, _slowest, _failed)
+SECTIONS: tuple[Section, ...] = (_operations, _steps, _splits, _instances, _slowest, _failed)
 
 
 def _waterfall(flow: FlowTrace, rank: int) -> list[str]:

@@ -38,6 +38,10 @@ from ._format import (
     operation_rows,
     shorten_middle,
     slowest_rank,
+    split_cells,
+    split_columns,
+    step_cells,
+    step_columns,
     store_text,
     text_bar,
     text_marker,
@@ -59,7 +63,7 @@ KIND_STYLES = {
     "event": "bright_yellow",
 }
 _ERROR_STYLE = "bold red"
-_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", ""})
+_TEXT_COLUMNS = frozenset({"service", "name", "kind", "instance", "flow", "step", ""})
 # On a terminal too narrow even with names shortened, these go first, in this order
 # (and the table says which): name, count, error % and p95 always stay; the rate and
 # the service go last.
@@ -233,6 +237,43 @@ def _operation_cell(
     return Text(value)
 
 
+def _simple_table(title: str, columns: list[str], rows: list[dict[str, str]]) -> Table:
+    table = Table(
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for column in columns:
+        text = column in _TEXT_COLUMNS
+        table.add_column(
+            column,
+            justify="left" if text else "right",
+            no_wrap=not text,
+            overflow="fold" if text else "crop",
+        )
+    for row in rows:
+        table.add_row(*(Text(row[c]) for c in columns))
+    return table
+
+
+def _steps(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.steps:
+        return []
+    rows = [step_cells(step) for step in report.steps]
+    return [Text(""), _simple_table("Where each flow's time goes", step_columns(), rows)]
+
+
+def _splits(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.split_by:
+        return []
+    if not report.splits:
+        return [Text(""), Text(f"No operation has the tag {report.split_by}.")]
+    rows = [split_cells(split, report) for split in report.splits]
+    return [Text(""), _simple_table(f"By {report.split_by}", split_columns(report), rows)]
+
+
 def _instances(report: Report, width: int, fit: bool) -> list[RenderableType]:
     if not report.instances:
         return []
@@ -283,7 +324,16 @@ def _failed(report: Report, width: int, fit: bool) -> list[RenderableType]:
 
 
 #: The report's sections in order; each returns what to print (nothing to skip itself).
-SECTIONS: tuple[Section, ...] = (_header, _drops, _operations, _instances, _slowest, _failed)
+SECTIONS: tuple[Section, ...] = (
+    _header,
+    _drops,
+    _operations,
+    _steps,
+    _splits,
+    _instances,
+    _slowest,
+    _failed,
+)
 
 
 class _Bar:

@@ -54,6 +54,13 @@ _WINDOW_FORMS = "a duration before now (30s, 15m, 24h, 7d) or an ISO-8601 time"
     metavar="KIND",
     help="Only operations of KIND (flow, op, db, http, redis, cache, event).",
 )
+@click.option(
+    "--by",
+    "split_by",
+    default=None,
+    metavar="KEY",
+    help="Also split percentiles by the values of tag KEY (or of service, instance).",
+)
 @process_filter_options
 @report_options
 def report(
@@ -62,6 +69,7 @@ def report(
     until: str | None,
     name_glob: str | None,
     kind: str | None,
+    split_by: str | None,
     service: str | None,
     instance: str | None,
     output_format: str,
@@ -76,6 +84,7 @@ def report(
       botpulse report --since 24h
       botpulse report --since 2026-11-23T10:00 --until 2026-11-23T12:00 --name 'db.*'
       botpulse report --service api --instance worker-2
+      botpulse report --by cache
       botpulse report --format html --output report.html
     """
     window_since, window_until = parse_window(since, until)
@@ -89,6 +98,7 @@ def report(
             service=service,
             instance=instance,
             top=top,
+            by=split_by,
         )
     emit_report(the_report, output_format, output)
 

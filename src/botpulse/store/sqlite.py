@@ -840,6 +840,43 @@ class SQLiteStore(Store):
         except ValueError as exc:
             raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
 
+    def _activity_rows(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter, *, sketches: bool
+    ) -> Iterator[Rollup]:
+        # An activity read needs each row's series, start and count: no sketch is read.
+        if sketches:
+            return super()._activity_rows(resolution, start_s, end_s, selector, sketches=True)
+        conn = self._read("read rollups")
+        try:
+            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
+            if not series:
+                return iter(())
+            rows: list[tuple[int, int, int]] = conn.execute(
+                "SELECT series_id, start, count FROM rollups "
+                "WHERE resolution = ? AND start >= ? AND start < ?",
+                (resolution, int(start_s), int(end_s)),
+            ).fetchall()
+            if resolution == MINUTE:
+                merged: dict[tuple[int, int], list[Any]] = {}
+                for minute, body in conn.execute(
+                    "SELECT minute, body FROM staged WHERE minute >= ? AND minute < ?",
+                    (int(start_s), int(end_s)),
+                ):
+                    _merge_staged(merged, int(minute), body)
+                rows.extend((sid, minute, acc[0]) for (minute, sid), acc in merged.items())
+        except sqlite3.Error as exc:
+            raise _classify(exc, "read rollups", str(self.path)) from exc
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"SQLite store {self.path}: damaged staged row: {exc}") from exc
+        empty = Sketch()
+        return iter(
+            [
+                Rollup(series[sid], start, resolution, count, 0, 0, 0, empty)
+                for sid, start, count in rows
+                if sid in series
+            ]
+        )
+
     def read_rollups(
         self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter
     ) -> Iterator[Rollup]:
