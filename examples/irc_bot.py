@@ -14,7 +14,7 @@ import os
 import pydle
 
 import botpulse
-import botpulse.integrations.irc as irc
+from botpulse.integrations import irc
 from botpulse.integrations.admin import AdminCommands
 
 CHANNEL = os.environ.get("IRC_CHANNEL", "#botpulse")

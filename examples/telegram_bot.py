@@ -1,4 +1,6 @@
-"""A small python-telegram-bot bot timed by botpulse. Run: TELEGRAM_TOKEN=... python examples/telegram_bot.py
+"""A small python-telegram-bot bot timed by botpulse.
+
+Run: TELEGRAM_TOKEN=... python examples/telegram_bot.py
 
 Owners (BOTPULSE_OWNER_IDS, Telegram user ids) can send /performance and /health.
 """
