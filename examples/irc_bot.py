@@ -9,6 +9,7 @@ and ``!health``. Stop it with Ctrl-C: botpulse flushes to the store on the way o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import pydle
@@ -44,10 +45,9 @@ def main() -> None:
     botpulse.init(service="irc-example", flush_interval=1.0)
     owners = os.environ.get("BOTPULSE_OWNER_IDS", "nobody").split(",")
     irc.instrument(bot, admin=AdminCommands(owner_ids=owners))
-    try:
+    # Ctrl-C ends it; botpulse.shutdown() runs at exit and writes what is buffered.
+    with contextlib.suppress(KeyboardInterrupt):
         bot.run(host, int(port), tls=False)
-    except KeyboardInterrupt:
-        pass  # botpulse.shutdown() runs at exit and writes what is buffered
 
 
 if __name__ == "__main__":
