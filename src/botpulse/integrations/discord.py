@@ -387,6 +387,8 @@ def _patch_classes() -> None:
     @functools.wraps(invoke_slash)
     async def invoke_with_namespace(self: Any, interaction: Any, namespace: Any) -> Any:
         # CommandTree._call catches a slash command's error itself: note it on the flow.
+        if not _instrumented(interaction.client):
+            return await invoke_slash(self, interaction, namespace)
         try:
             return await invoke_slash(self, interaction, namespace)
         except Exception as exc:
@@ -395,6 +397,8 @@ def _patch_classes() -> None:
 
     @functools.wraps(view_task)
     async def view_scheduled_task(self: Any, item: Any, interaction: Any) -> Any:
+        if not _instrumented(interaction.client):
+            return await view_task(self, item, interaction)
         try:
             custom_id = str(getattr(item, "custom_id", None) or "")
             template = custom_id_template(custom_id)
@@ -414,6 +418,8 @@ def _patch_classes() -> None:
 
     @functools.wraps(modal_task)
     async def modal_scheduled_task(self: Any, interaction: Any, *args: Any) -> Any:
+        if not _instrumented(interaction.client):
+            return await modal_task(self, interaction, *args)
         try:
             custom_id = str(getattr(self, "custom_id", None) or "")
             template = custom_id_template(custom_id)
@@ -448,6 +454,11 @@ def _patch_classes() -> None:
     BaseView._scheduled_task = view_scheduled_task  # type: ignore[method-assign]
     Modal._scheduled_task = modal_scheduled_task  # type: ignore[method-assign,assignment]
     AsyncWebhookAdapter.request = webhook_request  # type: ignore[method-assign]
+
+
+def _instrumented(client: Any) -> bool:
+    """Whether ``client`` went through :func:`instrument` (other bots in the process did not)."""
+    return bool(getattr(client, "__dict__", {}).get(_MARK, False))
 
 
 def _note_failure(error: BaseException) -> None:

@@ -119,6 +119,9 @@ class TimedUpdateProcessor(BaseUpdateProcessor):
         if flow is None:
             await self.inner.do_process_update(update, coroutine)
             return
+        if not self._may_spawn:
+            await self._inline(flow, update, coroutine)
+            return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         # The flow lives in its own task so it can outlast background (block=False)
@@ -131,6 +134,18 @@ class TimedUpdateProcessor(BaseUpdateProcessor):
         except asyncio.CancelledError:
             task.cancel()
             raise
+
+    async def _inline(self, flow: Flow, update: object, coroutine: Awaitable[Any]) -> None:
+        """No handler runs as a task: the flow is simply the processing, in this task."""
+        token = _state.set(_UpdateState(flow, asyncio.current_task()))
+        try:
+            async with flow:
+                await self.inner.do_process_update(update, coroutine)
+                state = _state.get()
+                if state is not None and not state.named:
+                    _name_unhandled(flow)
+        finally:
+            _state.reset(token)
 
     def _open(self, update: object) -> Flow | None:
         try:
