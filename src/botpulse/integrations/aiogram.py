@@ -7,8 +7,9 @@ One line after ``botpulse.init()``::
 - An outer middleware on ``dp.update`` opens a flow per update (``handled``,
   ``unhandled`` or ``error``, with the exception's type, seen before ``@dp.errors()``
   handles it) with ``queue_delay_ms`` from the message date to handling start.
-- An inner middleware on every event type renames the flow to the handler's function
-  name and records the router (tag ``router``) once aiogram has routed the update.
+- Each handler is wrapped so that, once aiogram has routed the update, the flow is
+  renamed to the handler's function name with its router as tag ``router`` (routers
+  included after ``instrument()`` are wrapped when polling starts).
   Updates no handler took are named ``unhandled.<event type>``.
 - A request middleware, added to each bot's session the first time it is seen, records
   Bot API calls as ``http`` operations named by the method (``sendMessage``), never the
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._capture import Flow, now_ns, record_operation
+from .._capture import Flow, current_flow, now_ns, record_operation
 from ._common import age_ms, hook_error, require
 
 require("aiogram", "aiogram")
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from .admin import AdminCommands
 
-__all__ = ["ApiCallTimer", "HandlerNamer", "UpdateTimer", "admin_router", "instrument"]
+__all__ = ["ApiCallTimer", "UpdateTimer", "admin_router", "instrument", "wrap_handlers"]
 
 _MARK = "_botpulse_instrumented"
 
@@ -59,7 +60,7 @@ class UpdateTimer(BaseMiddleware):
         flow = _open_flow(event, data)
         if flow is None:
             return await handler(event, data)
-        async with flow:
+        with flow:
             result = await handler(event, data)
             if result is UNHANDLED:
                 _unhandled(flow)
@@ -72,18 +73,16 @@ def _open_flow(event: TelegramObject, data: dict[str, Any]) -> Flow | None:
         if bot is not None and not getattr(bot.session, _MARK, False):
             bot.session.middleware(ApiCallTimer())
             setattr(bot.session, _MARK, True)
-        event_type = (
-            getattr(event, "event_type", "update") if isinstance(event, Update) else "update"
-        )
+        event_type = event.event_type if isinstance(event, Update) else "update"
         inner = getattr(event, "event", None)
-        flow = Flow(f"telegram.{event_type}", tags={"update": event_type})
-        delay = age_ms(getattr(inner, "date", None))
-        if delay is not None:
-            flow.set(queue_delay_ms=round(delay, 3))
         chat = getattr(inner, "chat", None)
+        tags = {"update": event_type}
         if chat is not None:
-            flow.tag(chat_type=getattr(chat, "type", None) or "unknown")
-        return flow
+            tags["chat_type"] = chat.type or "unknown"
+        delay = age_ms(getattr(inner, "date", None))
+        if delay is None:
+            return Flow(f"telegram.{event_type}", tags=tags)
+        return Flow(f"telegram.{event_type}", tags=tags, queue_delay_ms=round(delay, 3))
     except Exception as exc:  # noqa: BLE001 - never break the dispatcher
         hook_error("aiogram.update", exc)
         return None
@@ -97,28 +96,53 @@ def _unhandled(flow: Flow) -> None:
         hook_error("aiogram.unhandled", exc)
 
 
-class HandlerNamer(BaseMiddleware):
-    """Inner middleware: names the flow after the handler aiogram picked, and its router."""
+def _name_flow(name: str, router: str) -> None:
+    try:
+        flow = current_flow()
+        if flow is not None:
+            flow.rename(name)
+            flow.tags["router"] = router
+    except Exception as exc:  # noqa: BLE001
+        hook_error("aiogram.handler", exc)
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        try:
-            from .._capture import current_flow
 
-            flow = current_flow()
-            if flow is not None:
-                callback = getattr(data.get("handler"), "callback", None)
-                name = getattr(callback, "__name__", None) or type(callback).__name__
-                flow.rename(name)
-                router = data.get("event_router")
-                flow.tag(router=getattr(router, "name", None) or "dispatcher")
-        except Exception as exc:  # noqa: BLE001
-            hook_error("aiogram.handler", exc)
-        return await handler(event, data)
+def wrap_handlers(router: Router) -> None:
+    """Name flows after the handlers of ``router`` and its sub-routers (idempotent).
+
+    :func:`instrument` calls it, and again when the dispatcher starts polling, so
+    routers included later are covered too.
+    """
+    for observer_name, observer in router.observers.items():
+        if observer_name in {"update", "error"}:
+            continue
+        for handler in observer.handlers:
+            _wrap_handler(handler, router.name or "dispatcher")
+    for sub_router in router.sub_routers:
+        wrap_handlers(sub_router)
+
+
+def _wrap_handler(handler: Any, router: str) -> None:
+    callback = handler.callback
+    if getattr(callback, _MARK, False):
+        return
+    name = getattr(callback, "__name__", None) or type(callback).__name__
+    named: Any
+    if handler.awaitable:
+
+        async def named_async(*args: Any, **kwargs: Any) -> Any:
+            _name_flow(name, router)
+            return await callback(*args, **kwargs)
+
+        named = named_async
+    else:
+
+        def named_sync(*args: Any, **kwargs: Any) -> Any:
+            _name_flow(name, router)
+            return callback(*args, **kwargs)
+
+        named = named_sync
+    setattr(named, _MARK, True)
+    handler.callback = named
 
 
 class ApiCallTimer(BaseRequestMiddleware):
@@ -150,8 +174,6 @@ def _api_name(method: Any) -> str:
 def _note_retry(exc: BaseException) -> None:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
-        from .._capture import current_flow
-
         flow = current_flow()
         if flow is not None:
             flow.set(retry_after_s=retry_after)
@@ -203,10 +225,12 @@ def instrument(dp: Dispatcher, *, admin: AdminCommands | None = None) -> Dispatc
         return dp
     setattr(dp, _MARK, True)
     dp.update.outer_middleware(UpdateTimer())
-    namer = HandlerNamer()
-    for update_type, observer in dp.observers.items():
-        if update_type not in {"update", "error"}:
-            observer.middleware(namer)
     if admin is not None:
         dp.include_router(admin_router(admin))
+    wrap_handlers(dp)
+
+    async def wrap_later_routers() -> None:
+        wrap_handlers(dp)
+
+    dp.startup.register(wrap_later_routers)
     return dp

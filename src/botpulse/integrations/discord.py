@@ -121,12 +121,16 @@ def _shard_tags(flow: Flow, guild: Any, client: Any) -> None:
 # -- interactions: first response and deadline ----------------------------------------
 
 
+_DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
 def _track_interaction(flow: Flow, interaction: Any, name: str) -> None:
-    age = age_ms(interaction.created_at) or 0.0
+    # The interaction's creation time is in its snowflake id (ms since Discord's epoch).
+    age = age_ms(((interaction.id >> 22) + _DISCORD_EPOCH_MS) / 1000.0) or 0.0
     if len(_pending) >= _MAX_PENDING:
         _pending.popitem(last=False)
     _pending[interaction.id] = _Pending(flow, name, now_ns(), age)
-    flow.set(interaction_age_ms=round(age, 3))
+    flow.attrs["interaction_age_ms"] = round(age, 3)
 
 
 def _first_response(interaction_id: Any) -> None:
@@ -179,7 +183,7 @@ async def _interaction_flow(flow: Flow, interaction: Any, name: str, run: Any) -
     """
     failure: list[BaseException] = []
     result: Any = None
-    async with flow:
+    with flow:
         try:
             _track_interaction(flow, interaction, name)
         except Exception as exc:  # noqa: BLE001
@@ -219,7 +223,7 @@ def _wrap_invoke(bot: commands.Bot) -> None:
         if flow is None:
             await original(ctx)
             return
-        async with flow:
+        with flow:
             await original(ctx)
             if ctx.command is None:
                 flow.set(found=False)
@@ -267,7 +271,7 @@ def _wrap_run_event(bot: commands.Bot) -> None:
                 flow.fail(type(exc).__name__)
                 raise
 
-        async with flow:
+        with flow:
             await original(lambda *a, **k: listener_then_note(), event_name, *args, **kwargs)
 
     bot._run_event = run_event  # type: ignore[method-assign]

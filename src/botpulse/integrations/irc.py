@@ -42,6 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "_botpulse_instrumented"
 _arrived: ContextVar[int | None] = ContextVar("botpulse_irc_arrived", default=None)
+_CHANNEL_PREFIXES = frozenset("#&!+")
 #: Reply lines stay well under IRC's 512 bytes once pydle adds the prefix and target.
 LINE_BYTES = 400
 
@@ -62,7 +63,7 @@ def command(name: str) -> Callable[[F], F]:
             async def async_routed(*args: Any, **kwargs: Any) -> Any:
                 flow = _route(name)
                 if flow is None:
-                    async with Flow(name, tags={"irc": "command"}):
+                    with Flow(name, tags={"irc": "command"}):
                         return await func(*args, **kwargs)
                 try:
                     return await func(*args, **kwargs)
@@ -162,7 +163,7 @@ def instrument(
         if flow is None:
             await original_on_raw(message)
             return
-        async with flow:
+        with flow:
             if admin is not None and await _admin_reply(client, message, admin, prefix):
                 flow.rename(f"botpulse.{_admin_word(message, prefix)}")
                 return
@@ -181,15 +182,15 @@ def _open_line_flow(client: Any, message: Any, timed: frozenset[str]) -> Flow | 
         if command_name not in timed:
             return None
         nick = str(message.source or "").split("!", 1)[0]
-        if nick and client.is_same_nick(nick, client.nickname):
+        if nick and nick.lower() == str(client.nickname).lower():
             return None  # our own message echoed back (echo-message): not user traffic
         target = message.params[0] if message.params else ""
-        where = "channel" if target and client.is_channel(target) else "private"
-        flow = Flow(f"irc.{command_name.lower()}", tags={"target": where})
+        where = "channel" if target[:1] in _CHANNEL_PREFIXES else "private"
         arrived = _arrived.get()
-        if arrived is not None:
-            flow.set(queue_delay_ms=round(max(0, now_ns() - arrived) / 1e6, 3))
-        return flow
+        if arrived is None:
+            return Flow(f"irc.{command_name.lower()}", tags={"target": where})
+        delay = round(max(0, now_ns() - arrived) / 1e6, 3)
+        return Flow(f"irc.{command_name.lower()}", tags={"target": where}, queue_delay_ms=delay)
     except Exception as exc:  # noqa: BLE001
         hook_error("irc.line", exc)
         return None

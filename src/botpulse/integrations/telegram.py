@@ -139,7 +139,7 @@ class TimedUpdateProcessor(BaseUpdateProcessor):
         """No handler runs as a task: the flow is simply the processing, in this task."""
         token = _state.set(_UpdateState(flow, asyncio.current_task()))
         try:
-            async with flow:
+            with flow:
                 await self.inner.do_process_update(update, coroutine)
                 state = _state.get()
                 if state is not None and not state.named:
@@ -151,16 +151,18 @@ class TimedUpdateProcessor(BaseUpdateProcessor):
         try:
             if self.application is not None:
                 self._wrap_new_handlers(self.application)
-            kind = _update_type(update)
-            flow = Flow(f"telegram.{kind}", tags={"update": kind})
-            message = getattr(update, "effective_message", None)
-            delay = age_ms(getattr(message, "date", None))
-            if delay is not None:
-                flow.set(queue_delay_ms=round(delay, 3))
+            kind = (
+                "message" if getattr(update, "message", None) is not None else _update_type(update)
+            )
+            tags = {"update": kind}
             chat = getattr(update, "effective_chat", None)
             if chat is not None:
-                flow.tag(chat_type=getattr(chat, "type", None) or "unknown")
-            return flow
+                tags["chat_type"] = chat.type or "unknown"
+            message = getattr(update, "effective_message", None)
+            delay = None if message is None else age_ms(message.date)
+            if delay is None:
+                return Flow(f"telegram.{kind}", tags=tags)
+            return Flow(f"telegram.{kind}", tags=tags, queue_delay_ms=round(delay, 3))
         except Exception as exc:  # noqa: BLE001 - a raising processor kills polling
             hook_error("telegram.update", exc)
             return None
@@ -190,7 +192,7 @@ class TimedUpdateProcessor(BaseUpdateProcessor):
     ) -> None:
         state = _UpdateState(flow, asyncio.current_task())
         _state.set(state)  # this task's own context: nothing leaks to the application
-        async with flow:
+        with flow:
             try:
                 await self.inner.do_process_update(update, coroutine)
             except BaseException as exc:
