@@ -37,6 +37,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "storage",
         "report",
         "memory",
+        "frameworks",
     }
     targets = {
         f["key"]: f
@@ -57,6 +58,12 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "report.latency_30d_s",
         "report.latency_24h_s",
         "memory.import_init_mb",
+        "frameworks.aiogram_added_pct",
+        "frameworks.telegram_added_pct",
+        "frameworks.discord_prefix_added_pct",
+        "frameworks.discord_slash_added_pct",
+        "frameworks.irc_added_pct",
+        "frameworks.argus_vs_botpulse_per_interaction",
     }
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure
