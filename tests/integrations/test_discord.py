@@ -240,7 +240,7 @@ async def test_a_failing_hook_never_breaks_the_bot(
     def broken(*args: Any) -> None:
         raise ValueError("botpulse bug")
 
-    monkeypatch.setattr(bp_discord, "_shard_tags", broken)
+    monkeypatch.setattr(bp_discord, "_tags", broken)
     monkeypatch.setattr(bp_discord, "_track_interaction", broken)
     with capture():
         await logged_in(bot)

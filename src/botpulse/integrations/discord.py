@@ -49,7 +49,6 @@ require("discord", "discord")
 
 import aiohttp  # noqa: E402
 import discord  # noqa: E402
-from discord import app_commands  # noqa: E402
 from discord.ext import commands  # noqa: E402
 from discord.ui import Modal  # noqa: E402
 from discord.ui.view import BaseView  # noqa: E402
@@ -110,12 +109,12 @@ def custom_id_template(custom_id: str) -> str:
     return _DIGITS.sub("{n}", _HEXISH.sub("{id}", custom_id))[:80]
 
 
-def _shard_tags(flow: Flow, guild: Any, client: Any) -> None:
-    shard = getattr(guild, "shard_id", None)
-    if shard is None:
-        shard = getattr(client, "shard_id", None)
-    if shard is not None:
-        flow.tag(shard=str(shard))
+def _tags(kind: str, guild_id: Any, client: Any) -> dict[str, str]:
+    """``type`` and, for a sharded bot, ``shard`` (computed from the guild id as Discord does)."""
+    count = getattr(client, "shard_count", None)
+    if count and count > 1 and guild_id is not None:
+        return {"type": kind, "shard": str((int(guild_id) >> 22) % count)}
+    return {"type": kind}
 
 
 # -- interactions: first response and deadline ----------------------------------------
@@ -150,7 +149,7 @@ def _no_response(interaction: Any) -> None:
     if waiting is None:
         return
     elapsed = waiting.age_ms + (now_ns() - waiting.received_ns) / 1e6
-    waiting.flow.set(responded=False)
+    waiting.flow.attrs["responded"] = False
     if elapsed > DEADLINE_MS:
         _deadline_findings(waiting, elapsed, responded=False)
 
@@ -175,32 +174,39 @@ def _deadline_findings(waiting: _Pending, elapsed_ms: float, *, responded: bool)
         )  # fmt: skip
 
 
-async def _interaction_flow(flow: Flow, interaction: Any, name: str, run: Any) -> Any:
-    """Run ``run()`` inside ``flow``, tracking the interaction's first response.
+def _interaction_started(flow: Flow, interaction: Any, name: str) -> None:
+    try:
+        _track_interaction(flow, interaction, name)
+    except Exception as exc:  # noqa: BLE001
+        hook_error("discord.interaction", exc)
+
+
+def _interaction_ended(interaction: Any) -> None:
+    try:
+        _no_response(interaction)
+    except Exception as exc:  # noqa: BLE001
+        hook_error("discord.interaction", exc)
+
+
+async def _interaction_flow(flow: Flow, interaction: Any, name: str, run: Any, *args: Any) -> Any:
+    """``await run(*args)`` inside ``flow``, tracking the interaction's first response.
 
     An exception leaves the flow marked with the *original* error's type (discord.py
     wraps handler errors in ``CommandInvokeError``) and is re-raised unchanged.
     """
-    failure: list[BaseException] = []
+    failure: Exception | None = None
     result: Any = None
     with flow:
+        _interaction_started(flow, interaction, name)
         try:
-            _track_interaction(flow, interaction, name)
-        except Exception as exc:  # noqa: BLE001
-            hook_error("discord.interaction", exc)
-        try:
-            result = await run()
+            result = await run(*args)
         except Exception as exc:  # noqa: BLE001 - re-raised below, after the flow closed
-            original = getattr(exc, "original", None)
-            flow.fail(type(original if isinstance(original, Exception) else exc).__name__)
-            failure.append(exc)
+            _note_failure(exc, flow)
+            failure = exc
         finally:
-            try:
-                _no_response(interaction)
-            except Exception as exc:  # noqa: BLE001
-                hook_error("discord.interaction", exc)
-    if failure:
-        raise failure[0]
+            _interaction_ended(interaction)
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -216,8 +222,7 @@ def _wrap_invoke(bot: commands.Bot) -> None:
         try:
             if ctx.invoked_with:
                 name = ctx.command.qualified_name if ctx.command is not None else "unknown_command"
-                flow = Flow(name, tags={"type": "prefix"})
-                _shard_tags(flow, ctx.guild, bot)
+                flow = Flow(name, tags=_tags("prefix", ctx.guild and ctx.guild.id, bot))
         except Exception as exc:  # noqa: BLE001
             hook_error("discord.invoke", exc)
         if flow is None:
@@ -286,17 +291,51 @@ def _wrap_tree(bot: commands.Bot) -> None:
         try:
             data: Any = interaction.data or {}
             kind = "slash" if data.get("type", 1) == 1 else "context_menu"
-            command = interaction.command
-            name = command.qualified_name if command is not None else "unknown_app_command"
-            flow = Flow(name, tags={"type": kind})
-            _shard_tags(flow, interaction.guild, bot)
+            # The tree resolves the command (subcommands included) in _call; until then
+            # the flow carries the top-level name Discord sent.
+            name = str(data.get("name") or "unknown_app_command")
+            flow = Flow(name, tags=_tags(kind, interaction.guild_id, bot))
         except Exception as exc:  # noqa: BLE001
             hook_error("discord.tree", exc)
             await original(interaction)
             return
-        await _interaction_flow(flow, interaction, name, lambda: original(interaction))
+        failure: Exception | None = None
+        with flow:
+            _interaction_started(flow, interaction, name)
+            try:
+                await original(interaction)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the flow closed
+                _note_failure(exc, flow)
+                failure = exc
+            else:
+                if interaction.command_failed and flow._failure is None:
+                    flow.fail("AppCommandError")  # the tree handled it; its type is gone
+            finally:
+                _interaction_ended(interaction)
+                _name_resolved(flow, interaction)
+        if failure is not None:
+            raise failure
 
     tree._call = call  # type: ignore[method-assign]
+    original_on_error = tree.on_error
+
+    @functools.wraps(original_on_error)
+    async def on_error(interaction: Any, error: Any) -> None:
+        # The tree handles a slash command's error itself: note its type on the flow first.
+        _note_failure(error)
+        await original_on_error(interaction, error)
+
+    tree.on_error = on_error  # type: ignore[method-assign]
+
+
+def _name_resolved(flow: Flow, interaction: Any) -> None:
+    try:
+        command = getattr(interaction, "_cs_command", None)  # filled in by CommandTree._call
+        qualified = getattr(command, "qualified_name", None)
+        if qualified:
+            flow.rename(qualified)
+    except Exception as exc:  # noqa: BLE001
+        hook_error("discord.tree", exc)
 
 
 def _wrap_http(bot: commands.Bot) -> None:
@@ -386,18 +425,6 @@ def _patch_classes() -> None:
     view_task = BaseView._scheduled_task
     modal_task = Modal._scheduled_task
     adapter_request = AsyncWebhookAdapter.request
-    invoke_slash = app_commands.Command._invoke_with_namespace
-
-    @functools.wraps(invoke_slash)
-    async def invoke_with_namespace(self: Any, interaction: Any, namespace: Any) -> Any:
-        # CommandTree._call catches a slash command's error itself: note it on the flow.
-        if not _instrumented(interaction.client):
-            return await invoke_slash(self, interaction, namespace)
-        try:
-            return await invoke_slash(self, interaction, namespace)
-        except Exception as exc:
-            _note_failure(exc)
-            raise
 
     @functools.wraps(view_task)
     async def view_scheduled_task(self: Any, item: Any, interaction: Any) -> Any:
@@ -410,15 +437,12 @@ def _patch_classes() -> None:
                 callback = getattr(item.callback, "__name__", type(item).__name__)
                 template = f"{type(self).__name__}.{callback}"
             name = f"component:{template}"
-            flow = Flow(name, tags={"type": "component"})
-            _shard_tags(flow, interaction.guild, interaction.client)
+            flow = Flow(name, tags=_tags("component", interaction.guild_id, interaction.client))
             _note_view_errors(self)
         except Exception as exc:  # noqa: BLE001
             hook_error("discord.view", exc)
             return await view_task(self, item, interaction)
-        return await _interaction_flow(
-            flow, interaction, name, lambda: view_task(self, item, interaction)
-        )
+        return await _interaction_flow(flow, interaction, name, view_task, self, item, interaction)
 
     @functools.wraps(modal_task)
     async def modal_scheduled_task(self: Any, interaction: Any, *args: Any) -> Any:
@@ -430,14 +454,13 @@ def _patch_classes() -> None:
             if not custom_id or template == "{id}":
                 template = type(self).__name__
             name = f"modal:{template}"
-            flow = Flow(name, tags={"type": "modal"})
-            _shard_tags(flow, interaction.guild, interaction.client)
+            flow = Flow(name, tags=_tags("modal", interaction.guild_id, interaction.client))
             _note_view_errors(self)
         except Exception as exc:  # noqa: BLE001
             hook_error("discord.modal", exc)
             return await modal_task(self, interaction, *args)
         return await _interaction_flow(
-            flow, interaction, name, lambda: modal_task(self, interaction, *args)
+            flow, interaction, name, modal_task, self, interaction, *args
         )
 
     @functools.wraps(adapter_request)
@@ -454,7 +477,6 @@ def _patch_classes() -> None:
             if error is None and str(route.path).endswith("/callback"):
                 _first_response(route.webhook_id)
 
-    app_commands.Command._invoke_with_namespace = invoke_with_namespace  # type: ignore[method-assign]
     BaseView._scheduled_task = view_scheduled_task  # type: ignore[method-assign]
     Modal._scheduled_task = modal_scheduled_task  # type: ignore[method-assign,assignment]
     AsyncWebhookAdapter.request = webhook_request  # type: ignore[method-assign]
@@ -465,10 +487,10 @@ def _instrumented(client: Any) -> bool:
     return bool(getattr(client, "__dict__", {}).get(_MARK, False))
 
 
-def _note_failure(error: BaseException) -> None:
-    """Mark the current flow failed with ``error``'s type (the wrapped original, if any)."""
+def _note_failure(error: BaseException, flow: Flow | None = None) -> None:
+    """Mark ``flow`` (default: the current one) failed with ``error``'s original type."""
     try:
-        flow = current_flow()
+        flow = flow or current_flow()
         if flow is not None:
             original = getattr(error, "original", None)
             flow.fail(type(original if isinstance(original, Exception) else error).__name__)
