@@ -73,8 +73,7 @@ def _open_flow(event: TelegramObject, data: dict[str, Any]) -> Flow | None:
         if bot is not None and not getattr(bot.session, _MARK, False):
             bot.session.middleware(ApiCallTimer())
             setattr(bot.session, _MARK, True)
-        event_type = event.event_type if isinstance(event, Update) else "update"
-        inner = getattr(event, "event", None)
+        event_type, inner = _event_of(event)
         chat = getattr(inner, "chat", None)
         tags = {"update": event_type}
         if chat is not None:
@@ -86,6 +85,22 @@ def _open_flow(event: TelegramObject, data: dict[str, Any]) -> Flow | None:
     except Exception as exc:  # noqa: BLE001 - never break the dispatcher
         hook_error("aiogram.update", exc)
         return None
+
+
+_COMMON_TYPES = ("message", "callback_query", "edited_message", "inline_query")
+
+
+def _event_of(update: TelegramObject) -> tuple[str, Any]:
+    """The update's type and payload, read directly: ``Update.event_type``/``.event`` are
+    cached by aiogram with an ``lru_cache`` that compares whole pydantic models."""
+    if not isinstance(update, Update):
+        return "update", None
+    for field in _COMMON_TYPES:
+        inner = getattr(update, field)
+        if inner is not None:
+            return field, inner
+    event_type = update.event_type
+    return event_type, getattr(update, event_type, None)
 
 
 def _unhandled(flow: Flow) -> None:
