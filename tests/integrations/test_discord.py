@@ -50,6 +50,16 @@ class Vote(discord.ui.View):
 errors: list[str] = []
 
 
+class Feedback(discord.ui.Modal, title="Feedback"):
+    text: discord.ui.TextInput[Any] = discord.ui.TextInput(label="text", custom_id="text")
+
+    def __init__(self) -> None:
+        super().__init__(custom_id="feedback:77", timeout=None)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("thanks", ephemeral=True)
+
+
 def make_bot(clock: ManualClock | None = None) -> commands.Bot:
     intents = discord.Intents.default()
     intents.message_content = True
@@ -88,6 +98,10 @@ def make_bot(clock: ManualClock | None = None) -> commands.Bot:
     @bot.tree.command(name="fail", description="raises")
     async def fail(interaction: discord.Interaction) -> None:
         raise KeyError("x")
+
+    @bot.tree.context_menu(name="Inspect")
+    async def inspect(interaction: discord.Interaction, member: discord.User) -> None:
+        await interaction.response.send_message(f"{member.id}", ephemeral=True)
 
     @bot.listen("on_member_join")
     async def welcome(member: Any) -> None:
@@ -315,6 +329,29 @@ async def test_admin_commands_render_embeds_for_owners_only(server: fake.FakeDis
     assert [f["name"] for f in health["fields"]] == [
         "uptime", "rss", "cpu", "loop lag", "store", "events", "dropped",
     ]  # fmt: skip
+
+
+async def test_modals_and_context_menus(server: fake.FakeDiscord) -> None:
+    bot = make_bot()
+    bp_discord.instrument(bot, latency_interval=0)
+    with capture() as recorded:
+        await logged_in(bot)
+        try:
+            bot._connection._view_store.add_view(Feedback())
+            text = {"type": 4, "custom_id": "text", "value": "hello"}
+            submit = {"custom_id": "feedback:77", "components": [{"type": 1, "components": [text]}]}
+            interact(bot, fake.interaction(5, submit))
+            menu = {"id": "78", "name": "Inspect", "type": 2, "target_id": str(fake.OWNER_ID),
+                    "resolved": {"users": {str(fake.OWNER_ID): fake.user(fake.OWNER_ID, "o")}}}  # fmt: skip
+            interact(bot, fake.interaction(2, menu))
+            await settle(bot)
+        finally:
+            await bot.close()
+        assert recorded.count("modal:feedback:{n}", kind="flow", status="ok") == 1
+        assert recorded.count("Inspect", kind="flow", status="ok") == 1
+        for name in ("modal:feedback:{n}", "Inspect"):
+            assert recorded.traces(name)[0].attrs["time_to_first_response_ms"] >= 0
+    assert [r["data"].get("content") for r in server.responses] == ["thanks", str(fake.OWNER_ID)]
 
 
 def test_custom_id_templates_group_ids() -> None:
