@@ -6,7 +6,8 @@ Each framework's real dispatch runs on one event loop with no network: aiogram
 gateway's ``parse_interaction_create`` (slash, in the tree's task), pydle ``on_raw``
 of a PRIVMSG line. The handler does nothing. Contenders alternate in shuffled
 rounds; the figure is the added CPU time of the bot's thread per dispatch (minimum
-over rounds) over the plain framework's. botpulse is live on a large in-memory buffer with no pipeline
+over rounds) over the plain framework's. botpulse is live on a large in-memory buffer
+with no pipeline
 thread (drained, untimed, after each sample): what the bot's own thread pays.
 
 Peers where they install from PyPI: argus-dpy for discord.py (listeners registered

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 import botpulse
 from botpulse import ManualClock
+from botpulse.integrations import _discord as bp_impl
 from botpulse.integrations import discord as bp_discord
 from botpulse.integrations.admin import AdminCommands
 from botpulse.testing import capture
@@ -254,8 +255,8 @@ async def test_a_failing_hook_never_breaks_the_bot(
     def broken(*args: Any) -> None:
         raise ValueError("botpulse bug")
 
-    monkeypatch.setattr(bp_discord, "_tags", broken)
-    monkeypatch.setattr(bp_discord, "_track_interaction", broken)
+    monkeypatch.setattr(bp_impl, "_tags", broken)
+    monkeypatch.setattr(bp_impl, "_track_interaction", broken)
     with capture():
         await logged_in(bot)
         try:
@@ -292,10 +293,14 @@ async def test_load_extension_instruments_the_bot(server: fake.FakeDiscord) -> N
         await bot.load_extension("botpulse.integrations.discord")
         try:
             say(bot, "!ping")
+            say(bot, "!flood")
             await settle(bot)
         finally:
             await bot.close()
         assert recorded.count("ping", kind="flow") == 1
+        # loaded after login: statuses and 429s are still seen
+        (flood_call,) = recorded.traces("flood")[0].children
+        assert flood_call.attrs["rate_limited"] == 1
 
 
 async def test_admin_commands_render_embeds_for_owners_only(server: fake.FakeDiscord) -> None:
