@@ -219,3 +219,16 @@ def test_queue_delay_uses_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> Non
     assert _common.age_ms(1000.0) == 500.0
     assert _common.age_ms(None) is None
     assert _common.age_ms("x") is None
+
+
+async def test_performance_says_when_the_store_cannot_be_read(tmp_path: Any) -> None:
+    from botpulse.integrations.admin import performance_lines, performance_telegram_html
+
+    admin = AdminCommands(owner_ids=[OWNER], store=f"sqlite:///{tmp_path / 'missing.db'}")
+    view = await admin.performance()
+    assert view.error is not None
+    assert view.flows == []
+    assert performance_lines(view)[1].startswith("store unavailable: ")
+    assert "<b>store unavailable</b>" in performance_telegram_html(view)
+    health = await admin.health()
+    assert not health.store_ok

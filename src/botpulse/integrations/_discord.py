@@ -545,7 +545,9 @@ def performance_embed(view: Any) -> discord.Embed:
         title="botpulse performance", description=f"top flows, last {_window(view)}",
         colour=discord.Colour.blurple(),
     )  # fmt: skip
-    if not view.flows:
+    if view.error:
+        embed.add_field(name="store unavailable", value=view.error[:1024], inline=False)
+    elif not view.flows:
         embed.add_field(name="flows", value="no flows recorded yet", inline=False)
     for line in view.flows:
         embed.add_field(

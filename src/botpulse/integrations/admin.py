@@ -68,6 +68,7 @@ class PerformanceView:
     flows: list[FlowLine]
     slowest: FlowTrace | None
     dropped_events: int
+    error: str | None = None  # the store could not be read
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,12 @@ class AdminCommands:
 
     def _read_performance(self) -> PerformanceView:
         now = datetime.now(timezone.utc)
-        report = build_report(self.store(), now - self.window, now, kind="flow", top=1, now=now)
+        try:
+            report = build_report(self.store(), now - self.window, now, kind="flow", top=1, now=now)
+        except Exception as exc:  # noqa: BLE001 - the command says what is wrong
+            return PerformanceView(
+                self.window.total_seconds(), [], None, 0, f"{type(exc).__name__}: {exc}"[:300]
+            )
         flows = sorted(report.operations, key=lambda op: (-op.count, op.name))[: self.top]
         return PerformanceView(
             window_s=self.window.total_seconds(),
@@ -349,7 +355,9 @@ def _fit(line: str, limit: int) -> str:
 def performance_lines(view: PerformanceView, limit: int = 400) -> list[str]:
     """``performance`` as plain lines, each at most ``limit`` bytes (IRC)."""
     lines = [f"botpulse performance, last {_window(view)}:"]
-    if not view.flows:
+    if view.error:
+        lines.append(f"store unavailable: {view.error}")
+    elif not view.flows:
         lines.append("no flows recorded yet")
     else:
         lines.extend([flow_header(), *(flow_row(f) for f in view.flows)])
@@ -370,7 +378,9 @@ def performance_telegram_html(view: PerformanceView) -> str:
     """``performance`` as Telegram HTML (``parse_mode="HTML"``), under 4096 characters."""
     e = html.escape
     parts = [f"<b>botpulse performance</b>, last {e(_window(view))}"]
-    if view.flows:
+    if view.error:
+        parts.append(f"<b>store unavailable</b>: {e(view.error)}")
+    elif view.flows:
         table = "\n".join([flow_header(16), *(flow_row(f, 16) for f in view.flows)])
         parts.append(f"<pre>{e(table)}</pre>")
     else:
