@@ -181,8 +181,11 @@ def _open_line_flow(client: Any, message: Any, timed: frozenset[str]) -> Flow | 
         command_name = str(message.command).upper()
         if command_name not in timed:
             return None
-        nick = str(message.source or "").split("!", 1)[0]
-        if nick and nick.lower() == str(client.nickname).lower():
+        source = str(message.source or "")
+        if "!" not in source:
+            return None  # from the server (notices while connecting), not from a user
+        nick = source.split("!", 1)[0]
+        if nick.lower() == str(client.nickname).lower():
             return None  # our own message echoed back (echo-message): not user traffic
         target = message.params[0] if message.params else ""
         where = "channel" if target[:1] in _CHANNEL_PREFIXES else "private"
