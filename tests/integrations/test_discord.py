@@ -286,6 +286,19 @@ async def test_gateway_latency_gauge() -> None:
         assert rollup.max_ns / 1e6 == pytest.approx(10.5)
 
 
+async def test_gateway_latency_gauge_per_shard() -> None:
+    class Sharded(commands.AutoShardedBot):
+        @property
+        def latencies(self) -> list[tuple[int, float]]:
+            return [(0, 0.020), (1, 0.035), (2, float("inf"))]  # shard 2 has no heartbeat yet
+
+    bot = Sharded(command_prefix="!", intents=discord.Intents.default(), shard_count=3)
+    with capture() as recorded:
+        bp_discord.sample_latency(bot)
+        names = sorted(k.name for k in recorded.names() if k.kind == "gauge")
+        assert names == ["discord.gateway.shard0.latency_ms", "discord.gateway.shard1.latency_ms"]
+
+
 async def test_load_extension_instruments_the_bot(server: fake.FakeDiscord) -> None:
     bot = make_bot()
     with capture() as recorded:
