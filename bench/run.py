@@ -36,6 +36,7 @@ from rich.table import Table
 from bench import (
     accuracy,
     allin,
+    frameworks,
     hot_path,
     memory,
     pipeline,
@@ -57,6 +58,7 @@ BENCHMARKS: dict[str, Callable[[bool], Outcome]] = {
     "sanitize": sanitize.run,
     "allin": allin.run,
     "soak": soak.run,
+    "frameworks": frameworks.run,
 }
 MARKER = "<!-- everything above this line is written by bench/run.py --markdown -->"
 
