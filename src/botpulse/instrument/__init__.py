@@ -1,0 +1,1 @@
+"""Instrumentation of DB drivers, Redis and HTTP clients (``botpulse.instrument``)."""
