@@ -136,6 +136,7 @@ def test_examples() -> None:
         "SELECT name FROM users WHERE id = ?"
     )
     assert fingerprint("SELECT 1 -- hi\n") == "SELECT ?"
+    assert fingerprint("BEGIN;") == "BEGIN"
     assert fingerprint("SELECT x FROM t WHERE a = -5") == fingerprint("SELECT x FROM t WHERE a = 5")
     assert fingerprint("SELECT x - 1 FROM t") != fingerprint("SELECT x FROM t")
     assert fingerprint('SELECT "Name" FROM t') == 'SELECT "Name" FROM t'

@@ -256,13 +256,16 @@ def record(
     attrs: dict[str, Any],
     source_key: Any = None,
     depth: int = 3,
+    t1: int | None = None,
 ) -> None:
     """Record an operation that started at ``t0`` and ends now; adds the source line if due.
 
-    ``depth`` is how many frames up the instrumented call's caller is. Never raises.
+    ``depth`` is where the frame walk starts; ``t1`` the end when it was not now.
+    Never raises.
     """
     try:
-        t1 = _capture._now()
+        if t1 is None:
+            t1 = _capture._now()
         if _want_source(name if source_key is None else source_key, t0, t1):
             source = caller_source(depth)
             if source is not None:

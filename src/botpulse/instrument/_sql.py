@@ -106,6 +106,8 @@ def _tokens(sql: str) -> list[tuple[str, bool]]:
             if text:
                 out.append((text, False))
         glued = True
+    while out and out[-1][0] == ";":  # "BEGIN;" is "BEGIN"
+        out.pop()
     return _fold_lists(out)
 
 
