@@ -138,6 +138,9 @@ def _refresh() -> None:
 
 _local = threading.local()
 _suppress: ContextVar[bool] = ContextVar("botpulse_instrument_suppress", default=False)
+#: True while an instrumentation that wraps drivers (SQLAlchemy) is on: the sqlite3
+#: fast path then also checks :func:`suppressed`.
+nesting = False
 
 
 def recording() -> bool:

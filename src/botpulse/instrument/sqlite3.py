@@ -14,6 +14,7 @@ import sqlite3
 from typing import Any
 
 from .. import _capture
+from . import _common
 from ._common import PARAMS_KEY, is_botpulse_caller, record
 
 __all__ = ["TimedConnection", "TimedCursor", "install", "uninstall"]
@@ -40,7 +41,7 @@ class TimedCursor(sqlite3.Cursor):
     """A ``sqlite3.Cursor`` that records each statement as a ``db`` operation."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> TimedCursor:
-        if not (_active and _capture._capacity):
+        if not (_active and _capture._capacity) or (_common.nesting and _common._suppress.get()):
             _execute(self, sql, parameters)
             return self
         t0 = _capture._now()
@@ -53,7 +54,7 @@ class TimedCursor(sqlite3.Cursor):
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> TimedCursor:
-        if not (_active and _capture._capacity):
+        if not (_active and _capture._capacity) or (_common.nesting and _common._suppress.get()):
             _executemany(self, sql, seq_of_parameters)
             return self
         t0 = _capture._now()
@@ -66,7 +67,7 @@ class TimedCursor(sqlite3.Cursor):
         return self
 
     def executescript(self, sql_script: str, /) -> TimedCursor:
-        if not (_active and _capture._capacity):
+        if not (_active and _capture._capacity) or (_common.nesting and _common._suppress.get()):
             _executescript(self, sql_script)
             return self
         t0 = _capture._now()
