@@ -7,7 +7,7 @@ import dataclasses
 import json
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -134,8 +134,8 @@ async def test_aiohttp_trace_config_never_fails_the_request(http_base: str) -> N
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    yield server_url("BOTPULSE_TEST_REDIS_URL", "Redis")
+def redis_url() -> str:
+    return server_url("BOTPULSE_TEST_REDIS_URL", "Redis")
 
 
 def test_redis_sync_commands_and_pipelines(redis_url: str) -> None:
