@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ def of_type(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def bot_db(tmp_path: Path) -> Iterator[Path]:
+def bot_db(tmp_path: Path) -> Path:
     """The bot's own SQLite database: players, and 100k matches with no index on player_id."""
     path = tmp_path / "bot.db"
     conn = sqlite3.connect(path)
@@ -46,7 +45,7 @@ def bot_db(tmp_path: Path) -> Iterator[Path]:
     )
     conn.commit()
     conn.close()
-    yield path
+    return path
 
 
 def record_bot(store_url: str, db: Path, *, batched: bool) -> None:
