@@ -15,6 +15,7 @@ from typing import Any
 from .._model import STATUSES, TraceSample
 from .._sketch import RELATIVE_ACCURACY, Sketch
 from ..store.base import SeriesFilter, Store, to_epoch_seconds
+from .audit import findings_summary
 
 __all__ = ["REPORT_SCHEMA", "FlowTrace", "OperationStats", "Report", "build_report"]
 
@@ -114,6 +115,7 @@ class Report:
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     name_filter: str | None = None
     kind_filter: str | None = None
+    findings_line: str | None = None  # one line pointing to `botpulse audit`, if any
 
     @property
     def services(self) -> list[str]:
@@ -273,4 +275,5 @@ def build_report(
         dropped_by_reason=drops,
         name_filter=name,
         kind_filter=kind,
+        findings_line=findings_summary(store, since, until),
     )

@@ -86,6 +86,8 @@ def render_markdown(report: Report) -> str:
         lines += ["## Slowest flows", ""]
         for rank, flow in enumerate(report.slowest_flows, 1):
             lines += _waterfall(flow, rank)
+    if report.findings_line:
+        lines += ["", f"**{escape_markdown(report.findings_line)}**"]
     return "\n".join(lines)
 
 

@@ -70,6 +70,8 @@ def render_table(report: Report, console: Console) -> None:
         console.print(_operations(report, console.width))
     for rank, flow in enumerate(report.slowest_flows, 1):
         console.print(_waterfall(flow, rank))
+    if report.findings_line:
+        console.print(Text(report.findings_line), soft_wrap=True)
 
 
 def _header(report: Report) -> Panel:
