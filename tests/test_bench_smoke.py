@@ -37,6 +37,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "storage",
         "report",
         "memory",
+        "queries",
     }
     targets = {
         f["key"]: f

@@ -14,8 +14,9 @@ import sqlite3
 from typing import Any
 
 from .. import _capture
+from .._capture import record_operation as _record_operation
 from . import _common
-from ._common import PARAMS_KEY, is_botpulse_caller, record
+from ._common import PARAMS_KEY, caller_source, is_botpulse_caller, record
 
 __all__ = ["TimedConnection", "TimedCursor", "install", "uninstall"]
 
@@ -35,22 +36,35 @@ def _done(sql: Any, params: Any, t0: int, error: type[BaseException] | None, row
 _execute = sqlite3.Cursor.execute
 _executemany = sqlite3.Cursor.executemany
 _executescript = sqlite3.Cursor.executescript
+_last_source = _common._last_source
 
 
 class TimedCursor(sqlite3.Cursor):
     """A ``sqlite3.Cursor`` that records each statement as a ``db`` operation."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> TimedCursor:
+        # The hot path of every query: kept flat (one call into record_operation).
         if not (_active and _capture._capacity) or (_common.nesting and _common._suppress.get()):
             _execute(self, sql, parameters)
             return self
-        t0 = _capture._now()
+        now = _capture._now
+        t0 = now()
         try:
             _execute(self, sql, parameters)
         except BaseException as exc:
             _done(sql, parameters, t0, type(exc), -1)
             raise
-        _done(sql, parameters, t0, None, self.rowcount)
+        t1 = now()
+        attrs: dict[str, Any] = (
+            {"system": "sqlite", PARAMS_KEY: parameters} if parameters else {"system": "sqlite"}
+        )
+        rows = self.rowcount
+        if rows >= 0:
+            attrs["rows"] = rows
+        last = _last_source.get(sql)
+        if last is None or t1 - last >= _common._source_every_ns or t1 - t0 >= _common._source_ns:
+            _source(sql, t1, attrs)
+        _record_operation(sql, "db", t0, t1, None, attrs)
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> TimedCursor:
@@ -78,6 +92,20 @@ class TimedCursor(sqlite3.Cursor):
             raise
         _done(sql_script, None, t0, None, -1)
         return self
+
+
+def _source(sql: str, t1: int, attrs: dict[str, Any]) -> None:
+    try:
+        if len(_last_source) > 4096:
+            _last_source.clear()
+        _last_source[sql] = t1
+        source = caller_source(3)
+        if source is not None:
+            attrs["source"] = source
+    except Exception as exc:  # noqa: BLE001 - never raise into the bot
+        from .._diagnostics import internal_error
+
+        internal_error("instrument.sqlite3", exc)
 
 
 _timed_cursors: dict[type, type] = {}
