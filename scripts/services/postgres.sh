@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL 15 (+ hypopg) for the test suite, on 127.0.0.1:15432 with its data in DIR.
 #   postgres.sh install | start DIR | stop DIR      (see scripts/services/README.md)
+#   postgres.sh restart DIR     stop and start again with the same data (for restart tests)
 # Prints BOTPULSE_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:15432/botpulse_test
 set -euo pipefail
 PORT="${BOTPULSE_TEST_POSTGRES_PORT:-15432}"
@@ -78,7 +79,14 @@ case "${1:-}" in
         || as_postgres "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
     fi
     ;;
+  restart)
+    DIR="${2:?usage: postgres.sh restart DIR}"
+    BIN="$(pg_bindir)" || { echo "postgres.sh: PostgreSQL is not installed" >&2; exit 1; }
+    # pg_ctl restart reuses the options of the running server (postmaster.opts).
+    as_postgres "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -m fast -w -t 60 restart >/dev/null \
+      || { tail -20 "$DIR/postgres.log" >&2; exit 1; }
+    ;;
   *)
-    echo "usage: $0 install | start DIR | stop DIR" >&2; exit 2
+    echo "usage: $0 install | start DIR | stop DIR | restart DIR" >&2; exit 2
     ;;
 esac
