@@ -58,6 +58,11 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "report.latency_30d_s",
         "report.latency_24h_s",
         "memory.import_init_mb",
+        "queries.sqlite3_thread_ns",
+        "queries.sqlite3_all_in_ns",
+        "queries.asyncpg_pct",
+        "queries.psycopg_pct",
+        "queries.psycopg2_pct",
     }
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure
