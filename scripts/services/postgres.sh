@@ -65,7 +65,7 @@ case "${1:-}" in
       "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
     fi
     if have_hypopg; then
-      "${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS hypopg" >/dev/null
+      PGOPTIONS="-c client_min_messages=warning" "${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS hypopg" >/dev/null
     else
       echo "postgres.sh: hypopg is not installed (index verification tests will skip)" >&2
     fi
