@@ -10,16 +10,19 @@ __all__ = ["attrs_for", "query_text"]
 
 
 def query_text(query: Any, context: Any) -> str:
-    """The SQL of ``query``: a string, or a ``psycopg.sql`` object rendered for ``context``."""
+    """The SQL of ``query``: a string, or a ``psycopg.sql`` object rendered for ``context``.
+
+    Never raises (an odd query object is named by its type).
+    """
     if isinstance(query, str):
         return query
-    as_string = getattr(query, "as_string", None)
-    if as_string is not None:
-        try:
+    try:
+        as_string = getattr(query, "as_string", None)
+        if as_string is not None:
             return str(as_string(context))
-        except Exception:  # noqa: BLE001
-            return f"({type(query).__name__})"
-    return sql_text(query)
+        return sql_text(query)
+    except Exception:  # noqa: BLE001
+        return f"({type(query).__name__})"
 
 
 def attrs_for(system: str, params: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import _capture
+from .._diagnostics import internal_error
 from ._common import record, recording
 
 __all__ = ["Patches", "timed_async", "timed_sync"]
@@ -51,6 +52,15 @@ class Patches:
 _MISSING = object()
 
 
+def _describe(describe: Describe, args: Any, kwargs: Any) -> tuple[Any, dict[str, Any]] | None:
+    """``describe(*args, **kwargs)``, or None (call not recorded) if it fails: never raise."""
+    try:
+        return describe(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the call itself must still happen
+        internal_error("instrument.describe", exc)
+        return None
+
+
 def timed_async(
     original: Callable[..., Awaitable[Any]],
     kind: str,
@@ -66,7 +76,7 @@ def timed_async(
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _capture._capacity or not recording():
             return await original(*args, **kwargs)
-        described = describe(*args, **kwargs)
+        described = _describe(describe, args, kwargs)
         if described is None:
             return await original(*args, **kwargs)
         name, attrs = described
@@ -102,7 +112,7 @@ def timed_sync(
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _capture._capacity or not recording():
             return original(*args, **kwargs)
-        described = describe(*args, **kwargs)
+        described = _describe(describe, args, kwargs)
         if described is None:
             return original(*args, **kwargs)
         name, attrs = described

@@ -14,6 +14,7 @@ import functools
 from typing import Any
 
 from .. import _capture
+from .._diagnostics import internal_error
 from . import _http
 from ._common import record, recording
 from ._patch import Patches
@@ -31,6 +32,14 @@ def _describe(request: Any) -> tuple[str, dict[str, Any]]:
     return name, attrs
 
 
+def _safe_describe(request: Any) -> tuple[str, dict[str, Any]] | None:
+    try:
+        return _describe(request)
+    except Exception as exc:  # noqa: BLE001 - the request itself must still happen
+        internal_error("instrument.httpx", exc)
+        return None
+
+
 def _done(name: str, attrs: dict[str, Any], t0: int, response: Any, error: Any) -> None:
     if response is not None:
         status = response.status_code
@@ -43,9 +52,10 @@ def _done(name: str, attrs: dict[str, Any], t0: int, response: Any, error: Any) 
 def _wrap_sync(original: Any) -> Any:
     @functools.wraps(original)
     def handle_request(self: Any, request: Any) -> Any:
-        if not _capture._capacity or not recording():
+        described = _safe_describe(request) if _capture._capacity and recording() else None
+        if described is None:
             return original(self, request)
-        name, attrs = _describe(request)
+        name, attrs = described
         t0 = _capture._now()
         try:
             response = original(self, request)
@@ -61,9 +71,10 @@ def _wrap_sync(original: Any) -> Any:
 def _wrap_async(original: Any) -> Any:
     @functools.wraps(original)
     async def handle_async_request(self: Any, request: Any) -> Any:
-        if not _capture._capacity or not recording():
+        described = _safe_describe(request) if _capture._capacity and recording() else None
+        if described is None:
             return await original(self, request)
-        name, attrs = _describe(request)
+        name, attrs = described
         t0 = _capture._now()
         try:
             response = await original(self, request)
