@@ -85,6 +85,8 @@ def test_sqlite_n_plus_one_and_missing_index_then_the_index_fixes_it(
     assert finding["flow"] == "leaderboard"
     assert finding["fingerprint"] == "SELECT sum(score) FROM matches WHERE player_id = ?"
     assert finding["count"] == 20
+    assert finding["statement_type"] == "SELECT"
+    assert finding["tables"] == ["matches"]
     assert finding["source"].startswith("tests/instrument/test_audit.py:")
     assert finding["source"].endswith("in record_bot")
     assert finding["statement"] == (

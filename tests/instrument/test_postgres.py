@@ -107,12 +107,19 @@ def test_psycopg_sync_and_pool(pg_url: str) -> None:
             conn.rollback()
             with pool.connection() as pooled:
                 assert pooled.execute("SELECT %s::int + 1", (1,)).fetchone() == (2,)
+            from psycopg import sql
+
+            composed = sql.SQL("SELECT {} FROM {} WHERE id = {}").format(
+                sql.Identifier("name"), sql.Identifier(TABLE), sql.Literal(9)
+            )
+            assert conn.execute(composed).fetchone() == ("n9",)
         ops = _names(recorded, "psy")
     assert ops == [
         (f"SELECT name FROM {TABLE} WHERE id = ?", "ok"),
         (f"UPDATE {TABLE} SET name = ? WHERE id = ?", "ok"),
         ("SELECT * FROM bp_no_such_table", "error"),
         ("SELECT ?::INT + ?", "ok"),
+        (f'SELECT "name" FROM "{TABLE}" WHERE id = ?', "ok"),  # sql.Composed, rendered
     ]
 
 

@@ -70,6 +70,8 @@ class AuditItem:
         }
         if self.statement is not None:
             out["statement"] = self.statement
+        if self.kind == "db":
+            out.update(_statement_fields(self.fingerprint))
         return out
 
 
@@ -89,6 +91,18 @@ class Audit:
             "findings": [item.to_json() for item in self.items],
             "notes": list(self.notes),
         }
+
+
+def _statement_fields(fingerprint: str) -> dict[str, Any]:
+    """``statement_type`` and ``tables`` of a SQL fingerprint (nothing for other names)."""
+    try:
+        from ..instrument._sql import looks_like_sql, statement_info
+    except ImportError:  # sqlparse not installed: the store was written elsewhere
+        return {}
+    if not looks_like_sql(fingerprint):
+        return {}
+    info = statement_info(fingerprint)
+    return {"statement_type": info.type, "tables": list(info.tables)}
 
 
 def build_audit(
