@@ -377,7 +377,7 @@ def run(quick: bool) -> Outcome:
             "ns",
             "<= 5000 ns",
             at_most(all_in["all_in_added_ns"], 5000),
-            note=f"bot's thread {all_in['bot_thread_added_ns']:.0f} ns of it",
+            note=f"{all_in['bot_thread_added_ns']:.0f} ns of it while the queries ran",
         )
     )
     url = os.environ.get("BOTPULSE_TEST_POSTGRES_URL", "").strip()

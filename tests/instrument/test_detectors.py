@@ -146,3 +146,32 @@ def test_repeated_identical_reads_are_a_cache_candidate(game_db: sqlite3.Connect
     assert found[0].count == 3  # three of the four would have been served by a cache
     assert found[0].details["ttl_s"] >= 1
     assert "987654321" not in json.dumps(found[0].example) + json.dumps(found[0].details)
+
+
+def test_the_same_read_across_flows_within_the_window_is_a_cache_candidate(
+    game_db: sqlite3.Connection,
+) -> None:
+    instrument(repeat_count=3, repeat_window_s=60)
+    with capture() as recorded:
+        for _ in range(3):  # three commands, each reading the same row once
+            with botpulse.flow("rank"):
+                game_db.execute("SELECT name FROM players WHERE id = ?", (5,)).fetchone()
+        found = findings(recorded, "cache_candidate")
+    assert [(f.flow, f.subject, f.details["scope"]) for f in found] == [
+        ("rank", "SELECT name FROM players WHERE id = ?", "window")
+    ]
+    assert 1 <= found[0].details["ttl_s"] <= 300
+
+
+def test_a_statement_whose_p95_is_over_the_threshold_is_slow(game_db: sqlite3.Connection) -> None:
+    instrument(slow_ms=2, very_slow_ms=10_000)
+    game_db.set_trace_callback(lambda _sql: time.sleep(0.004))
+    with capture() as recorded:
+        with botpulse.flow("history"):
+            for i in range(3):
+                game_db.execute("SELECT points FROM scores WHERE points > ?", (i,)).fetchall()
+        found = findings(recorded, "slow_query")
+    assert [(f.subject, f.count) for f in found] == [
+        ("SELECT points FROM scores WHERE points > ?", 3)
+    ]
+    assert found[0].details["p95_ms"] >= 2
