@@ -40,6 +40,7 @@ from bench import (
     hot_path,
     memory,
     pipeline,
+    queries,
     report_latency,
     sanitize,
     soak,
@@ -59,6 +60,7 @@ BENCHMARKS: dict[str, Callable[[bool], Outcome]] = {
     "allin": allin.run,
     "soak": soak.run,
     "frameworks": frameworks.run,
+    "queries": queries.run,
 }
 MARKER = "<!-- everything above this line is written by bench/run.py --markdown -->"
 

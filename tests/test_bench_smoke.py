@@ -42,6 +42,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "allin",
         "soak",
         "frameworks",
+        "queries",
     }
     targets = {
         f["key"]: f
@@ -73,6 +74,11 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "frameworks.discord_slash_added_pct",
         "frameworks.irc_added_pct",
         "frameworks.argus_vs_botpulse_per_interaction",
+        "queries.sqlite3_thread_ns",
+        "queries.sqlite3_all_in_ns",
+        "queries.asyncpg_pct",
+        "queries.psycopg_pct",
+        "queries.psycopg2_pct",
     }
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure

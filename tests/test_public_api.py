@@ -23,10 +23,12 @@ def test_all_is_pinned_and_sorted() -> None:
         "fail",
         "flow",
         "init",
+        "instrument",
         "measure",
         "shutdown",
         "stats",
         "tag",
+        "uninstrument",
     ]
     assert botpulse.__all__ == sorted(botpulse.__all__, key=lambda n: (n[0].islower(), n))
 
@@ -46,7 +48,8 @@ def test_import_is_standard_library_only() -> None:
         "import sys, botpulse\n"
         "botpulse.init(store='memory://'); botpulse.shutdown()\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'click','rich','numpy','prometheus_client','opentelemetry','ddsketch'})\n"
+        "{'click','rich','numpy','prometheus_client','opentelemetry','ddsketch',"
+        "'sqlparse','asyncpg','psycopg','psycopg2','sqlalchemy','redis','aiohttp','httpx','aiosqlite'})\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

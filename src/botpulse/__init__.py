@@ -27,6 +27,7 @@ from ._config import init, shutdown, stats
 from ._pipeline import Stats
 from ._version import __version__
 from .errors import BotpulseError, ConfigurationError, StoreError, StoreUnavailable
+from .instrument import instrument, uninstrument
 
 __all__ = [
     "BotpulseError",
@@ -45,8 +46,10 @@ __all__ = [
     "fail",
     "flow",
     "init",
+    "instrument",
     "measure",
     "shutdown",
     "stats",
     "tag",
+    "uninstrument",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 from .._model import STATUSES, Rollup, TraceSample
 from .._sketch import RELATIVE_ACCURACY, Sketch, nearest_rank
 from ..store.base import Activity, SeriesFilter, Store, merge_spans, to_epoch_seconds
+from .audit import findings_summary
 from .breakdown import SplitStats, StepStats, flow_steps, tag_splits
 
 __all__ = [
@@ -180,6 +181,7 @@ class Report:
     steps: list[StepStats] = field(default_factory=list)
     split_by: str | None = None
     splits: list[SplitStats] = field(default_factory=list)
+    findings_line: str | None = None  # one line pointing to `botpulse audit`, if any
 
     @property
     def services(self) -> list[str]:
@@ -224,6 +226,7 @@ class Report:
                 }
                 for i in self.instances
             ],
+            "findings_summary": self.findings_line,
             "steps": [step.to_dict() for step in self.steps],
             "split_by": self.split_by,
             "splits": [split.to_dict() for split in self.splits],
@@ -485,4 +488,5 @@ def build_report(
         steps=steps,
         split_by=by,
         splits=splits,
+        findings_line=findings_summary(store, since, until),
     )

@@ -9,6 +9,7 @@ import click
 from .. import __version__
 from ..errors import BotpulseError
 from ._errors import CommandLineError
+from .audit_command import audit
 from .demo_command import demo
 from .report_command import report
 
@@ -83,3 +84,4 @@ def main(ctx: click.Context) -> None:
 
 main.add_command(report)
 main.add_command(demo)
+main.add_command(audit)

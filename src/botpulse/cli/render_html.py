@@ -191,6 +191,12 @@ def _splits(report: Report) -> str:
     return _simple_table(f"By {report.split_by}", split_columns(report), rows)
 
 
+def _findings(report: Report) -> str:
+    if not report.findings_line:
+        return ""
+    return f'<section>\n<p class="card"><strong>{_e(report.findings_line)}</strong></p>\n</section>'
+
+
 def _instances(report: Report) -> str:
     if not report.instances:
         return ""
@@ -238,7 +244,15 @@ def _failed(report: Report) -> str:
 
 
 #: The report's sections after the header, in order; each returns "" to be skipped.
-SECTIONS: tuple[Section, ...] = (_operations, _steps, _splits, _instances, _slowest, _failed)
+SECTIONS: tuple[Section, ...] = (
+    _operations,
+    _steps,
+    _splits,
+    _instances,
+    _slowest,
+    _failed,
+    _findings,
+)
 
 
 def _flow(flow: FlowTrace, rank: int) -> str:

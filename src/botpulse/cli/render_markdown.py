@@ -156,6 +156,12 @@ def _splits(report: Report) -> list[str]:
     return lines
 
 
+def _findings(report: Report) -> list[str]:
+    if not report.findings_line:
+        return []
+    return [f"**{escape_markdown(report.findings_line)}**", ""]
+
+
 def _instances(report: Report) -> list[str]:
     if not report.instances:
         return []
@@ -196,7 +202,15 @@ def _failed(report: Report) -> list[str]:
 
 
 #: The report's sections after the header, in order.
-SECTIONS: tuple[Section, ...] = (_operations, _steps, _splits, _instances, _slowest, _failed)
+SECTIONS: tuple[Section, ...] = (
+    _operations,
+    _steps,
+    _splits,
+    _instances,
+    _slowest,
+    _failed,
+    _findings,
+)
 
 
 def _waterfall(flow: FlowTrace, rank: int) -> list[str]:

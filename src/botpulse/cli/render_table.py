@@ -274,6 +274,12 @@ def _splits(report: Report, width: int, fit: bool) -> list[RenderableType]:
     return [Text(""), _simple_table(f"By {report.split_by}", split_columns(report), rows)]
 
 
+def _findings(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    if not report.findings_line:
+        return []
+    return [Text(""), Text(report.findings_line, style="bold yellow")]
+
+
 def _instances(report: Report, width: int, fit: bool) -> list[RenderableType]:
     if not report.instances:
         return []
@@ -333,6 +339,7 @@ SECTIONS: tuple[Section, ...] = (
     _instances,
     _slowest,
     _failed,
+    _findings,
 )
 
 

@@ -13,6 +13,10 @@ recursive CTEs, deterministic, no Python loop):
 Every query runs in a worker thread (``asyncio.to_thread``) so the event loop keeps
 serving other users, and is timed with ``botpulse.measure("db.<what>", kind="db")``
 around the ``await``: what the command waited for, thread-pool queueing included.
+Each query also pays a simulated network round trip (``ROUND_TRIP_S``, 3 ms: a
+database server on the next machine, not a local file), so ``/stats``'s one query per
+match costs what it would in a real bot and ``botpulse audit`` reports it as an N+1
+with the line in ``bot.py`` that loops (each operation carries its call site).
 Each thread keeps its own connection; :meth:`GameDatabase.close` closes them all and
 removes the directory.
 
@@ -28,17 +32,24 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botpulse
 
-__all__ = ["LEADERBOARD_SCOPES", "GameDatabase", "Profile"]
+__all__ = ["LEADERBOARD_SCOPES", "ROUND_TRIP_S", "GameDatabase", "Profile"]
+
+#: The simulated network round trip of every query (seconds).
+ROUND_TRIP_S = 0.003
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PLAYERS = 20_000
 SCORES = 200_000
@@ -185,9 +196,11 @@ class GameDatabase:
         return conn
 
     def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        time.sleep(ROUND_TRIP_S)
         return self._connection().execute(sql, params).fetchall()
 
     def _write_trade(self, player_id: int, item_id: int, price: int) -> None:
+        time.sleep(ROUND_TRIP_S)
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -202,7 +215,7 @@ class GameDatabase:
         conn.execute("COMMIT")
 
     async def _query(self, name: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        async with botpulse.measure(name, kind="db") as timer:
+        async with botpulse.measure(name, kind="db", source=_call_site()) as timer:
             rows = await asyncio.to_thread(self._fetch_all, sql, params)
             timer.set(rows=len(rows))
             return rows
@@ -219,7 +232,9 @@ class GameDatabase:
     async def leaderboard_scores(self, scope: str) -> list[tuple[str, int, int]]:
         """Top ten ``(name, points, games)`` for a scope: an aggregate over every score row."""
         sql = LEADERBOARD_SCOPES[scope]
-        async with botpulse.measure("db.leaderboard_scores", kind="db", scope=scope) as timer:
+        async with botpulse.measure(
+            "db.leaderboard_scores", kind="db", scope=scope, source=_call_site()
+        ) as timer:
             rows = await asyncio.to_thread(self._fetch_all, sql, (CURRENT_SEASON,))
             timer.set(rows=len(rows))
         return [(str(name), int(total), int(games)) for name, total, games in rows]
@@ -265,5 +280,23 @@ class GameDatabase:
 
     async def trade_write(self, player_id: int, item_id: int, price: int) -> None:
         """Record a trade and the item's last price, in one transaction."""
-        async with botpulse.measure("db.trade_write", kind="db"):
+        async with botpulse.measure("db.trade_write", kind="db", source=_call_site()):
             await asyncio.to_thread(self._write_trade, player_id, item_id, price)
+
+
+def _call_site() -> str | None:
+    """``botpulse/demo/bot.py:154 in stats``: the bot's line that asked for the query.
+
+    A ``source`` attribute is what the N+1 and slow-query findings name; instrumented
+    drivers (``botpulse.instrument``) add it themselves, hand-measured operations like
+    these pass it along.
+    """
+    frame: Any = sys._getframe(1)
+    while frame is not None and (
+        frame.f_code.co_filename == __file__ or frame.f_code.co_name.startswith("<")
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    path = os.path.relpath(frame.f_code.co_filename, _PACKAGE_PARENT)
+    return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"

@@ -76,13 +76,15 @@ def run_demo(
     started = time.monotonic()
     started_at = datetime.now(timezone.utc)
     botpulse.init(store=store, service=SERVICE, flush_interval=FLUSH_INTERVAL_S)
+    botpulse.instrument()  # the query detectors: /stats is an N+1 for `botpulse audit`
     db: GameDatabase | None = None
     try:
         db = GameDatabase.create(database_dir)
         bot = DemoBot(db, random.Random(seed))
         asyncio.run(_simulate(bot, users, seed, started, seconds, on_progress))
     finally:
-        botpulse.shutdown()
+        botpulse.shutdown()  # the last flush still runs the detectors
+        botpulse.uninstrument()
         if db is not None:
             db.close()
     finished_at = datetime.now(timezone.utc)
