@@ -6,6 +6,8 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import botpulse
 from botpulse.store import MemoryStore, SeriesFilter
 from botpulse.testing import capture
@@ -57,7 +59,7 @@ def test_tags_split_rollups_and_values_are_capped() -> None:
     from botpulse import _config
 
     with capture() as recorded:
-        _config._running.pipeline.aggregator.max_tag_values = 2  # type: ignore[union-attr]
+        botpulse.init(store=recorded.store, service="test", max_tag_values=2)
         for path in ["hit", "hit", "miss", "stale", "expired"]:
             with botpulse.flow("colorize"):
                 botpulse.tag(cache=path)
@@ -67,6 +69,8 @@ def test_tags_split_rollups_and_values_are_capped() -> None:
         )
         by_tag = {key[0]: r.count for key, r in summary.rollups.items()}
         assert by_tag == {"cache=hit": 2, "cache=miss": 1, "cache=(other)": 2}
+        with pytest.raises(botpulse.ConfigurationError, match="max_tag_values"):
+            botpulse.init(store=recorded.store, max_tag_values=0)
         assert _config._running.pipeline.aggregator.tag_overflows == 2  # type: ignore[union-attr]
 
 

@@ -73,6 +73,7 @@ class _Running:
     instance_given: bool
     buffer_size: int
     max_names: int
+    max_tag_values: int
     sampling: SamplingPolicy
     flush_interval: float
     clock: Clock
@@ -146,6 +147,7 @@ def init(
     *,
     buffer_size: int = 10_000,
     max_names: int = 1000,
+    max_tag_values: int = 50,
     trace_slowest: int = 3,
     trace_errors: int = 3,
     trace_random: int = 1,
@@ -164,6 +166,7 @@ def init(
         flush_interval: seconds between writes to the store; also the most a crash loses.
         buffer_size: events held between drains; beyond it events are dropped and counted.
         max_names: distinct operation names kept; the rest are counted under ``(other)``.
+        max_tag_values: distinct values kept per tag key; the rest count as ``(other)``.
         trace_slowest, trace_errors, trace_random: trace samples kept per minute and flow.
         retention: how long data is kept (:class:`~botpulse.store.Retention`).
         check_store: open the store now and raise if it is unusable (else retry in background).
@@ -184,6 +187,7 @@ def init(
     flush = _check_number("flush_interval", flush_interval, 0.01, 3600)
     size = int(_check_number("buffer_size", buffer_size, 100, 10_000_000, integer=True))
     names = int(_check_number("max_names", max_names, 1, 1_000_000, integer=True))
+    tag_values = int(_check_number("max_tag_values", max_tag_values, 1, 100_000, integer=True))
     sampling = SamplingPolicy(
         slowest=int(_check_number("trace_slowest", trace_slowest, 0, 100, integer=True)),
         errors=int(_check_number("trace_errors", trace_errors, 0, 100, integer=True)),
@@ -215,6 +219,7 @@ def init(
             instance_given,
             size,
             names,
+            tag_values,
             sampling,
             flush,
             clock,
@@ -233,12 +238,15 @@ def _start(
     instance_given: bool,
     buffer_size: int,
     max_names: int,
+    max_tag_values: int,
     sampling: SamplingPolicy,
     flush_interval: float,
     clock: Clock,
 ) -> _Running:
     buffer = EventBuffer(buffer_size)
-    aggregator = Aggregator(service, instance, max_names=max_names, sampling=sampling)
+    aggregator = Aggregator(
+        service, instance, max_names=max_names, sampling=sampling, max_tag_values=max_tag_values
+    )
     findings = _findings.FindingQueue()
     pipeline = Pipeline(
         buffer, aggregator, store, clock, flush_interval=flush_interval, findings=findings
@@ -251,6 +259,7 @@ def _start(
         instance_given,
         buffer_size,
         max_names,
+        max_tag_values,
         sampling,
         flush_interval,
         clock,
@@ -331,6 +340,7 @@ def _after_fork_in_child() -> None:
             running.instance_given,
             running.buffer_size,
             running.max_names,
+            running.max_tag_values,
             running.sampling,
             running.flush_interval,
             running.clock,
