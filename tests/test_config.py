@@ -40,7 +40,9 @@ def test_bad_settings_fail_fast_with_one_line(kwargs: dict, message: str) -> Non
     assert botpulse.stats() is None  # nothing was started
 
 
-def test_check_store_fails_fast_on_an_unusable_path(tmp_path: Path) -> None:
+def test_check_store_fails_fast_on_an_unusable_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     url = f"sqlite:///{blocker}/sub/bp.db"  # a directory cannot be created under a file
@@ -54,9 +56,12 @@ def test_check_store_fails_fast_on_an_unusable_path(tmp_path: Path) -> None:
     assert stats is not None
     assert stats.recorded == 1
     assert stats.written == 0
-    # A shutdown that cannot write says so: the event is counted as lost at shutdown.
+    # A shutdown that cannot write says so, in one line, and counts the event as lost.
     assert stats.pending == 0
     assert stats.dropped == {"shutdown": 1}
+    lost = [r.getMessage() for r in caplog.records if "shutdown could not write" in r.getMessage()]
+    assert len(lost) == 1
+    assert "could not write 1 events" in lost[0]
 
 
 def test_store_url_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
