@@ -122,7 +122,7 @@ class _Slot:
     seen: int = 0
     dirty: bool = False  # the selection changed since the store last got it
     group: int = 0  # the store's group id of this slot's samples
-    built: dict[int, TraceSample] = field(default_factory=dict)  # id(entry) -> sample
+    built: dict[int, tuple[Any, TraceSample]] = field(default_factory=dict)  # id -> (entry, sample)
 
 
 class Aggregator:
@@ -570,13 +570,18 @@ class Aggregator:
             chosen.setdefault(id(entry), (entry, []))[1].append("random")
         if not slot.group:
             slot.group = self._rng.getrandbits(62) + 1
-        built: dict[int, TraceSample] = {}
+        built: dict[int, tuple[Any, TraceSample]] = {}
         samples = []
         for key, (entry, reasons) in chosen.items():
-            sample = slot.built.get(key) or self._build_trace(name, entry)
+            cached = slot.built.get(key)
+            # ids are reused once an entry is freed: the cache holds the entry itself.
+            if cached is not None and cached[0] is entry:
+                sample = cached[1]
+            else:
+                sample = self._build_trace(name, entry)
             sample.reason = ",".join(reasons)
             sample.group = slot.group
-            built[key] = sample
+            built[key] = (entry, sample)
             samples.append(sample)
         slot.built = built  # samples no longer chosen are forgotten
         return samples
