@@ -26,14 +26,28 @@ from ._clock import Clock, ManualClock, SystemClock
 from ._config import init, shutdown, stats
 from ._pipeline import Stats
 from ._version import __version__
-from .errors import BotpulseError, ConfigurationError, StoreError, StoreUnavailable
+from .errors import (
+    BotpulseError,
+    ConfigurationError,
+    LimitExceeded,
+    StoreError,
+    StoreUnavailable,
+)
+from .runtime.caches import CacheMonitor, instrument_cache
+from .runtime.limits import ConcurrencyLimiter, RateLimiter
+from .runtime.pools import PoolMonitor, instrument_pool
 
 __all__ = [
     "BotpulseError",
+    "CacheMonitor",
     "Clock",
+    "ConcurrencyLimiter",
     "ConfigurationError",
     "Flow",
+    "LimitExceeded",
     "ManualClock",
+    "PoolMonitor",
+    "RateLimiter",
     "Stats",
     "StoreError",
     "StoreUnavailable",
@@ -45,6 +59,8 @@ __all__ = [
     "fail",
     "flow",
     "init",
+    "instrument_cache",
+    "instrument_pool",
     "measure",
     "shutdown",
     "stats",

@@ -1,0 +1,213 @@
+"""The event-loop monitor against a real asyncio loop: blocking calls, lag, sync work per flow."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import botpulse
+from botpulse.analysis.report import build_report
+from botpulse.runtime import current
+from botpulse.store import MemoryStore
+
+_ALL = (0, 2**40)
+HERE = (
+    str(Path(__file__).relative_to(Path.cwd()))
+    if Path.cwd() in Path(__file__).parents
+    else __file__
+)
+
+
+def _line_of(function: object, marker: str) -> int:
+    lines, first = inspect.getsourcelines(function)  # type: ignore[arg-type]
+    return first + next(i for i, text in enumerate(lines) if marker in text)
+
+
+@botpulse.flow("stats")
+async def stats_handler() -> None:
+    await asyncio.sleep(0)
+    time.sleep(0.3)  # the blocking line
+    await asyncio.sleep(0)
+
+
+@botpulse.flow("crunch")
+async def crunch_handler() -> None:
+    await asyncio.sleep(0)
+    deadline = time.perf_counter() + 0.3
+    any(time.perf_counter() > deadline for _ in itertools.count())  # the CPU-bound line
+    await asyncio.sleep(0)
+
+
+async def _settle(monitor_seconds: float = 0.25) -> None:
+    # The watchdog reports once the loop has run again; give it a few polls.
+    await asyncio.sleep(monitor_seconds)
+
+
+async def test_time_sleep_in_a_handler_is_exactly_one_blocking_call(
+    memory_store: MemoryStore,
+) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", flush_interval=0.05)
+    await asyncio.create_task(stats_handler())
+    await _settle()
+    botpulse.shutdown()
+    findings = memory_store.read_findings(*_ALL, type="blocking_call")
+    assert len(findings) == 1, findings
+    (finding,) = findings
+    line = _line_of(stats_handler, "# the blocking line")
+    assert finding.subject == f"{HERE}:{line}"
+    assert finding.flow == "stats"
+    assert finding.source == f"{HERE}:{line} in stats_handler"
+    assert finding.count == 1
+    assert 0.28e9 <= finding.max_ns <= 2e9
+    assert "asyncio.to_thread" in finding.details["advice"]
+
+
+async def test_a_cpu_bound_loop_in_a_handler_is_one_blocking_call(
+    memory_store: MemoryStore,
+) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", flush_interval=0.05)
+    await asyncio.create_task(crunch_handler())
+    await _settle()
+    botpulse.shutdown()
+    (finding,) = memory_store.read_findings(*_ALL, type="blocking_call")
+    assert finding.subject == f"{HERE}:{_line_of(crunch_handler, '# the CPU-bound line')}"
+    assert finding.flow == "crunch"
+    assert finding.max_ns >= 0.28e9
+
+
+async def test_repeated_blocks_at_one_place_merge_with_counts(memory_store: MemoryStore) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", flush_interval=0.05)
+    for _ in range(3):
+        await asyncio.create_task(stats_handler())
+        await _settle(0.1)
+    await _settle()
+    botpulse.shutdown()
+    (finding,) = memory_store.read_findings(*_ALL, type="blocking_call")
+    assert finding.count == 3
+    assert finding.total_ns >= 3 * 0.28e9
+
+
+def test_init_before_the_loop_runs_attaches_once_it_does(memory_store: MemoryStore) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", flush_interval=0.05)
+
+    async def main() -> None:
+        await asyncio.sleep(0.7)  # the runtime thread finds the loop (every 0.5 s)
+        await asyncio.create_task(stats_handler())
+        await _settle()
+
+    asyncio.run(main())
+    botpulse.shutdown()
+    (finding,) = memory_store.read_findings(*_ALL, type="blocking_call")
+    assert finding.flow == "stats"
+
+
+def test_a_program_without_asyncio_gets_resources_and_no_loop(memory_store: MemoryStore) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=0.1)
+    time.sleep(0.35)
+    runtime = current()
+    assert runtime is not None and runtime.monitor is None
+    botpulse.shutdown()
+    names = {key.name for key in memory_store.series() if key.kind == "gauge"}
+    assert {"process.cpu_percent", "process.rss_mb", "process.threads", "gc.collections"} <= names
+    assert not any(name.startswith("loop.") for name in names)
+
+
+async def test_an_idle_loop_shows_lag_p99_under_5_ms(memory_store: MemoryStore) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
+    await asyncio.sleep(1.5)
+    botpulse.shutdown()
+    now = time.time()
+    report = build_report(memory_store, _from(now - 600), _from(now + 60), kind="gauge")
+    (lag,) = [op for op in report.operations if op.name == "loop.lag_ms"]
+    assert lag.count >= 15  # one sample every 50 ms
+    assert lag.p99_ms < 5.0, lag
+
+
+def _from(seconds: float):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _busy(ms: float) -> None:
+    deadline = time.perf_counter() + ms / 1000
+    while time.perf_counter() < deadline:  # the sync work
+        pass
+
+
+@botpulse.flow("photo")
+async def photo_handler() -> None:
+    _busy(8)
+    await asyncio.sleep(0.001)
+    _busy(8)
+    await asyncio.sleep(0.001)
+
+
+async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
+    for _ in range(8):
+        await asyncio.create_task(photo_handler())
+    await asyncio.gather(*(asyncio.create_task(photo_handler()) for _ in range(4)))
+    botpulse.shutdown()
+    now = time.time()
+    report = build_report(memory_store, _from(now - 600), _from(now + 60))
+    (on_loop,) = [op for op in report.operations if op.kind == "on_loop"]
+    assert on_loop.name == "photo"
+    assert on_loop.count == 12
+    assert 15.5 <= on_loop.p50_ms <= 60
+    (finding,) = memory_store.read_findings(*_ALL, type="sync_on_loop")
+    assert finding.flow == "photo"
+    assert finding.count == 12
+    assert finding.details["on_loop_ms_per_run"] >= 15.5
+    frames = [f["frame"] for f in finding.details["heaviest_frames"]]
+    assert frames and all(f.startswith(f"{HERE}:") and f.endswith("in _busy") for f in frames)
+
+
+async def test_short_sync_steps_do_not_make_a_finding(memory_store: MemoryStore) -> None:
+    @botpulse.flow("quick")
+    async def quick() -> None:
+        await asyncio.sleep(0.005)
+
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
+    await asyncio.gather(*(asyncio.create_task(quick()) for _ in range(20)))
+    botpulse.shutdown()
+    assert memory_store.read_findings(*_ALL, type="sync_on_loop") == []
+    assert memory_store.read_findings(*_ALL, type="blocking_call") == []
+
+
+async def test_shutdown_restores_the_task_factory() -> None:
+    loop = asyncio.get_running_loop()
+    before = loop.get_task_factory()
+    botpulse.init(store="memory://", resources_interval=None)
+    assert loop.get_task_factory() is not before
+    botpulse.shutdown()
+    await asyncio.sleep(0)
+    assert loop.get_task_factory() is before
+
+
+async def test_wrapped_tasks_behave_like_plain_ones() -> None:
+    botpulse.init(store="memory://", resources_interval=None)
+
+    async def work(x: int) -> int:
+        await asyncio.sleep(0)
+        if x < 0:
+            raise ValueError(x)
+        return x * 2
+
+    assert await asyncio.create_task(work(21)) == 42
+    task = asyncio.create_task(work(-1))
+    try:
+        await task
+    except ValueError as exc:
+        assert exc.args == (-1,)
+    slow = asyncio.create_task(asyncio.sleep(10))
+    await asyncio.sleep(0)
+    slow.cancel()
+    results = await asyncio.gather(slow, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert "work" in repr(asyncio.create_task(work(1)))
+    assert threading.current_thread() is threading.main_thread()
