@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import botpulse
 from botpulse.analysis.report import build_report
 from botpulse.runtime import current
@@ -109,7 +111,8 @@ def test_a_program_without_asyncio_gets_resources_and_no_loop(memory_store: Memo
     botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=0.1)
     time.sleep(0.35)
     runtime = current()
-    assert runtime is not None and runtime.monitor is None
+    assert runtime is not None
+    assert runtime.monitor is None
     botpulse.shutdown()
     names = {key.name for key in memory_store.series() if key.kind == "gauge"}
     assert {"process.cpu_percent", "process.rss_mb", "process.threads", "gc.collections"} <= names
@@ -156,7 +159,7 @@ async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore
     now = time.time()
     report = build_report(memory_store, _from(now - 600), _from(now + 60))
     (on_loop,) = [op for op in report.operations if op.kind == "on_loop"]
-    assert on_loop.name == "photo"
+    assert on_loop.name == "photo.on_loop"
     assert on_loop.count == 12
     assert 15.5 <= on_loop.p50_ms <= 60
     (finding,) = memory_store.read_findings(*_ALL, type="sync_on_loop")
@@ -164,7 +167,8 @@ async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore
     assert finding.count == 12
     assert finding.details["on_loop_ms_per_run"] >= 15.5
     frames = [f["frame"] for f in finding.details["heaviest_frames"]]
-    assert frames and all(f.startswith(f"{HERE}:") and f.endswith("in _busy") for f in frames)
+    assert frames
+    assert all(f.startswith(f"{HERE}:") and f.endswith("in _busy") for f in frames)
 
 
 async def test_short_sync_steps_do_not_make_a_finding(memory_store: MemoryStore) -> None:
@@ -199,11 +203,8 @@ async def test_wrapped_tasks_behave_like_plain_ones() -> None:
         return x * 2
 
     assert await asyncio.create_task(work(21)) == 42
-    task = asyncio.create_task(work(-1))
-    try:
-        await task
-    except ValueError as exc:
-        assert exc.args == (-1,)
+    with pytest.raises(ValueError, match="-1"):
+        await asyncio.create_task(work(-1))
     slow = asyncio.create_task(asyncio.sleep(10))
     await asyncio.sleep(0)
     slow.cancel()

@@ -13,7 +13,7 @@ Three parts, all cheap enough to leave on in production (``bench/runtime.py``):
   flow that was running. Repeats at the same place merge into one finding (counts).
 - **sync work on the loop** (``track_steps``): a task factory times every step of
   every task (:mod:`botpulse.runtime._steps`); each finished flow records its sum as
-  an operation of kind ``on_loop`` named like the flow, so a report shows
+  an operation ``<flow>.on_loop`` of kind ``on_loop``, so a report shows
   ``on_loop_ms`` p50/p95 per flow. Flows that hold the loop more than 10 ms per run,
   or more than 20 % of their duration (and at least 2 ms), get a ``sync_on_loop``
   finding with the frames the watchdog saw most often while their steps ran.
@@ -35,9 +35,11 @@ from .._diagnostics import internal_error
 from ._frames import StackSummary, summarize, thread_frame
 from ._steps import make_task_factory
 
-__all__ = ["LoopMonitor", "LoopSettings"]
+__all__ = ["ON_LOOP_SUFFIX", "LoopMonitor", "LoopSettings"]
 
 _MS = 1_000_000
+#: A flow's on-loop time is recorded as the operation ``<flow>.on_loop`` of kind ``on_loop``.
+ON_LOOP_SUFFIX = ".on_loop"
 _MAX_OPEN_FLOWS = 10_000
 _MAX_FLOW_NAMES = 500
 _MAX_FRAMES_PER_FLOW = 50
@@ -213,7 +215,9 @@ class LoopMonitor:
             del self._open[id(flow)]
         name = flow.name
         start = flow._t0
-        _no_flow_context().run(_capture.record_operation, name, "on_loop", start, start + ns)
+        _no_flow_context().run(
+            _capture.record_operation, f"{name}{ON_LOOP_SUFFIX}", "on_loop", start, start + ns
+        )
         key = str(name)
         stats = self._flow_stats.get(key)
         if stats is None:

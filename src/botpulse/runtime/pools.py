@@ -76,6 +76,7 @@ class PoolMonitor:
         self._next_sample = 0.0
         self._since: tuple[float, int, int, int, int] | None = None
         self._window_peak = (0, 0)
+        self._in_system = [0, 0]  # sum of (in use + waiting) over the window's samples, samples
         # Filled by adapters whose library keeps its own totals (psycopg_pool).
         self.totals: Callable[[], tuple[int, int, int]] | None = None
 
@@ -139,9 +140,12 @@ class PoolMonitor:
         if self._since is None:
             self._since = (now, *self._counters(), 0)
             self._window_peak = (in_use, waiting)
+            self._in_system = [0, 0]
             return
         peak_in_use, peak_waiting = self._window_peak
         self._window_peak = (max(peak_in_use, in_use), max(peak_waiting, waiting))
+        self._in_system[0] += in_use + waiting
+        self._in_system[1] += 1
         if now - self._since[0] >= self.saturation_after:
             self._report_saturation(now, size)
 
@@ -155,7 +159,14 @@ class PoolMonitor:
         rate = count / elapsed
         mean_hold = (hold - hold0) / count / 1e9 if count else 0.0
         mean_wait = (wait - wait0) / count / 1e9 if count else 0.0
-        demand = rate * (mean_hold + mean_wait)  # Little's law: requests in the system
+        # Little's law: L = λ (W + Wq), the requests in the system. Under saturation the
+        # completed acquisitions can under-state it (a releasing thread that re-acquires
+        # at once starves the queue), so L is also measured directly from the samples.
+        little = rate * (mean_hold + mean_wait)
+        total, samples = self._in_system
+        observed = total / samples if samples else 0.0
+        self._in_system = [0, 0]
+        demand = max(little, observed)
         suggested = max(size + 1, math.ceil(demand * _HEADROOM))
         peak_in_use, peak_waiting = self._window_peak
         self.saturation_reports += 1
@@ -176,6 +187,8 @@ class PoolMonitor:
                 "mean_hold_ms": round(mean_hold * 1e3, 3),
                 "mean_wait_ms": round(mean_wait * 1e3, 3),
                 "littles_law_demand": round(demand, 3),
+                "lambda_w_demand": round(little, 3),
+                "observed_in_system": round(observed, 3),
                 "headroom": _HEADROOM,
                 "peak_in_use": peak_in_use,
                 "peak_waiting": peak_waiting,
@@ -183,7 +196,8 @@ class PoolMonitor:
                     f"Pool '{self.name}' was at least 90% in use for {elapsed:.0f} s. "
                     f"Requests arrive at {rate:.1f}/s and hold a connection "
                     f"{mean_hold * 1e3:.1f} ms (+{mean_wait * 1e3:.1f} ms waiting): "
-                    f"L = λ × (W + Wq) = {demand:.1f}; size {size} → {suggested} "
+                    f"about {demand:.1f} requests are in the system at once (Little's law, "
+                    f"L = λ × (W + Wq)); size {size} → {suggested} "
                     "(with 25% headroom), or hold connections for less time."
                 ),
             },
