@@ -121,12 +121,12 @@ def test_a_program_without_asyncio_gets_resources_and_no_loop(memory_store: Memo
 
 async def test_an_idle_loop_shows_lag_p99_under_5_ms(memory_store: MemoryStore) -> None:
     botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(4)  # ~80 samples: p99 tolerates one hiccup of a loaded machine
     botpulse.shutdown()
     now = time.time()
     report = build_report(memory_store, _from(now - 600), _from(now + 60), kind="gauge")
     (lag,) = [op for op in report.operations if op.name == "loop.lag_ms"]
-    assert lag.count >= 15  # one sample every 50 ms
+    assert lag.count >= 60  # one sample every 50 ms
     assert lag.p99_ms < 5.0, lag
 
 

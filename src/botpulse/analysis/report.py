@@ -15,6 +15,7 @@ from typing import Any
 from .._model import STATUSES, TraceSample
 from .._sketch import RELATIVE_ACCURACY, Sketch
 from ..store.base import SeriesFilter, Store, to_epoch_seconds
+from .runtime import RuntimeSection, build_runtime, runtime_to_dict
 
 __all__ = ["REPORT_SCHEMA", "FlowTrace", "OperationStats", "Report", "build_report"]
 
@@ -114,6 +115,7 @@ class Report:
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     name_filter: str | None = None
     kind_filter: str | None = None
+    runtime: RuntimeSection | None = None  # gauges, caches, pools (analysis/runtime.py)
 
     @property
     def services(self) -> list[str]:
@@ -183,6 +185,7 @@ class Report:
                 }
                 for f in self.slowest_flows
             ],
+            **runtime_to_dict(self.runtime),
         }
 
 
@@ -252,7 +255,7 @@ def build_report(
     operations = [
         _operation_stats(service, op_name, op_kind, by_status, minutes)
         for (service, op_name, op_kind), by_status in grouped.items()
-        if any(s in by_status for s in STATUSES)
+        if any(s in by_status for s in STATUSES) and (op_kind != "gauge" or kind == "gauge")
     ]
     operations.sort(key=lambda op: (op.kind != "flow", -op.p95_ms, op.name))
     flows: list[FlowTrace] = []
@@ -273,4 +276,7 @@ def build_report(
         dropped_by_reason=drops,
         name_filter=name,
         kind_filter=kind,
+        runtime=build_runtime(store, since, until, now=now)
+        if name is None and kind is None
+        else None,
     )

@@ -25,6 +25,7 @@ from ._format import (
     waterfall,
     window_text,
 )
+from .render_runtime import runtime_markdown
 
 __all__ = ["escape_markdown", "render_markdown"]
 
@@ -86,6 +87,7 @@ def render_markdown(report: Report) -> str:
         lines += ["## Slowest flows", ""]
         for rank, flow in enumerate(report.slowest_flows, 1):
             lines += _waterfall(flow, rank)
+    lines += runtime_markdown(report)
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ from ._format import (
     waterfall,
     window_text,
 )
+from .render_runtime import print_runtime
 
 __all__ = ["KIND_STYLES", "render_table"]
 
@@ -70,6 +71,7 @@ def render_table(report: Report, console: Console) -> None:
         console.print(_operations(report, console.width))
     for rank, flow in enumerate(report.slowest_flows, 1):
         console.print(_waterfall(flow, rank))
+    print_runtime(report, console)
 
 
 def _header(report: Report) -> Panel:
