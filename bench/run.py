@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 from rich.console import Console
 from rich.table import Table
 
-from bench import accuracy, hot_path, memory, pipeline, report_latency, storage
+from bench import accuracy, hot_path, memory, pipeline, report_latency, runtime, storage
 from bench._common import BENCH_DIR, Figure, Outcome, machine_info
 
 #: In run order: the hot path first, in a process not yet grown by the others.
@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[bool], Outcome]] = {
     "storage": storage.run,
     "report": report_latency.run,
     "memory": memory.run,
+    "runtime": runtime.run,
 }
 MARKER = "<!-- everything above this line is written by bench/run.py --markdown -->"
 

@@ -37,6 +37,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "storage",
         "report",
         "memory",
+        "runtime",
     }
     targets = {
         f["key"]: f
@@ -57,6 +58,8 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "report.latency_30d_s",
         "report.latency_24h_s",
         "memory.import_init_mb",
+        "runtime.monitor_cpu_percent",
+        "runtime.handler_p99_change_ms",
     }
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure

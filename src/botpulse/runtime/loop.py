@@ -64,7 +64,7 @@ class LoopSettings:
     blocking_threshold: float = 0.1
     lag_interval: float = 0.05
     track_steps: bool = True
-    poll_interval: float = 0.025
+    poll_interval: float = 0.05
     sync_per_run_ms: float = 10.0
     sync_share: float = 0.2
     sync_min_ms: float = 2.0
