@@ -137,7 +137,8 @@ def run(quick: bool) -> Outcome:
             "of which the botpulse-runtime thread (watchdog, samplers)",
             thread,
             "%",
-            note="read from /proc for the thread; the rest is on the loop (heartbeat, steps)",
+            note="from /proc at 10 ms tick resolution (0 = under one tick per run); the rest "
+            "is on the loop (heartbeat, step timing, on-loop records)",
         ),
         Figure(
             "runtime.handler_p99_change_ms",

@@ -171,3 +171,41 @@ def test_limiters_validate_their_settings() -> None:
         botpulse.ConcurrencyLimiter(0)
     with pytest.raises(botpulse.ConfigurationError, match="rate"):
         botpulse.RateLimiter(-1)
+
+
+async def test_redis_client_used_as_a_cache(memory_store: MemoryStore) -> None:
+    from tests.servers import server_url
+
+    url = server_url("BOTPULSE_TEST_REDIS_URL", "Redis")
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url)
+    await client.delete("bp:img:1", "bp:img:2")
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
+    monitor = botpulse.instrument_cache(client, name="images")
+    await client.set("bp:img:1", b"png")
+    for key in ["bp:img:1", "bp:img:2", "bp:img:1"]:
+        await client.get(key)
+    await client.aclose()
+    assert (monitor.hits, monitor.misses) == (2, 1)
+    assert dict(monitor.missed_shapes()) == {"bp:{s}:{n}": 1}
+
+
+def test_sync_redis_client_used_as_a_cache(memory_store: MemoryStore) -> None:
+    from tests.servers import server_url
+
+    url = server_url("BOTPULSE_TEST_REDIS_URL", "Redis")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.delete("bp:sync:1", "bp:sync:2")
+    client.set("bp:sync:1", b"x")
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
+    monitor = botpulse.instrument_cache(client, name="sync")
+    with botpulse.flow("lookup"):
+        assert [client.get(k) for k in ["bp:sync:1", "bp:sync:2"]] == [b"x", None]
+    client.close()
+    assert (monitor.hits, monitor.misses) == (1, 1)
+    botpulse.shutdown()
+    (trace,) = memory_store.read_traces(0, 2**40)
+    assert [c.name for c in trace.children] == ["cache.sync.get", "cache.sync.get"]

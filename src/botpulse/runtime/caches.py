@@ -25,7 +25,7 @@ minute is below ``low_hit_ratio`` (with at least ``min_lookups`` lookups) gets a
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import itertools
 import re
 import threading
@@ -307,32 +307,27 @@ def _cashews_middleware(monitor: CacheMonitor) -> Callable[..., Any]:
 
 def _redis(client: Any, monitor: CacheMonitor) -> None:
     original = client.get
-    if asyncio.iscoroutinefunction(original):
 
-        async def aget(name: Any, *args: Any, **kwargs: Any) -> Any:
-            started = _now()
-            value = await original(name, *args, **kwargs)
-            latency = _now() - started
-            if value is None:
-                monitor.miss(name, latency_ns=latency)
-            else:
-                monitor.hit(latency_ns=latency)
-            return value
+    def count(name: Any, value: Any, started: int) -> Any:
+        latency = _now() - started
+        if value is None:
+            monitor.miss(name, latency_ns=latency)
+        else:
+            monitor.hit(latency_ns=latency)
+        return value
 
-        client.get = aget
-    else:
+    async def finish(name: Any, pending: Any, started: int) -> Any:
+        return count(name, await pending, started)
 
-        def get(name: Any, *args: Any, **kwargs: Any) -> Any:
-            started = _now()
-            value = original(name, *args, **kwargs)
-            latency = _now() - started
-            if value is None:
-                monitor.miss(name, latency_ns=latency)
-            else:
-                monitor.hit(latency_ns=latency)
-            return value
+    def get(name: Any, *args: Any, **kwargs: Any) -> Any:
+        # redis.asyncio's get() is a plain function returning an awaitable.
+        started = _now()
+        value = original(name, *args, **kwargs)
+        if inspect.isawaitable(value):
+            return finish(name, value, started)
+        return count(name, value, started)
 
-        client.get = get
+    client.get = get
 
 
 def instrument_cache(
