@@ -152,7 +152,7 @@ async def photo_handler() -> None:
 
 async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore) -> None:
     botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
-    for _ in range(8):
+    for _ in range(16):
         await asyncio.create_task(photo_handler())
     await asyncio.gather(*(asyncio.create_task(photo_handler()) for _ in range(4)))
     botpulse.shutdown()
@@ -160,11 +160,11 @@ async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore
     report = build_report(memory_store, _from(now - 600), _from(now + 60))
     (on_loop,) = [op for op in report.operations if op.kind == "on_loop"]
     assert on_loop.name == "photo.on_loop"
-    assert on_loop.count == 12
-    assert 15.5 <= on_loop.p50_ms <= 60
+    assert on_loop.count == 20
+    assert 15.5 <= on_loop.p50_ms <= 200  # 16 ms of spinning, stretched on a busy machine
     (finding,) = memory_store.read_findings(*_ALL, type="sync_on_loop")
     assert finding.flow == "photo"
-    assert finding.count == 12
+    assert finding.count == 20
     assert finding.details["on_loop_ms_per_run"] >= 15.5
     frames = [f["frame"] for f in finding.details["heaviest_frames"]]
     assert frames
@@ -210,5 +210,57 @@ async def test_wrapped_tasks_behave_like_plain_ones() -> None:
     slow.cancel()
     results = await asyncio.gather(slow, return_exceptions=True)
     assert isinstance(results[0], asyncio.CancelledError)
-    assert "work" in repr(asyncio.create_task(work(1)))
+    pending = asyncio.create_task(work(1))
+    assert "work" in repr(pending)
+    await asyncio.sleep(0)
+    assert [f.f_code.co_name for f in pending.get_stack()] == ["work"]
+    assert await pending == 2
     assert threading.current_thread() is threading.main_thread()
+
+
+async def test_a_block_in_a_plain_callback_is_found_through_the_heartbeat(
+    memory_store: MemoryStore,
+) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
+    loop = asyncio.get_running_loop()
+
+    def on_timer() -> None:
+        time.sleep(0.35)  # the callback's blocking line
+
+    loop.call_soon(on_timer)  # a callback, not a task: no step timer, only the heartbeat
+    await _settle(0.3)
+    botpulse.shutdown()
+    # On a loaded machine the heartbeat may also see the OS pause the loop elsewhere;
+    # the callback's block must be there, found while it lasted.
+    where = f"{HERE}:{_line_of(on_timer, '# the callback')}"
+    (finding,) = [
+        f for f in memory_store.read_findings(*_ALL, type="blocking_call") if f.subject == where
+    ]
+    assert finding.flow == ""
+    assert finding.max_ns >= 0.15e9  # from the heartbeat: a lower bound of the block
+
+
+async def test_the_task_count_is_sampled_on_the_loop(memory_store: MemoryStore) -> None:
+    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=0.1)
+    sleepers = [asyncio.create_task(asyncio.sleep(1)) for _ in range(5)]
+    await asyncio.sleep(0.35)
+    botpulse.shutdown()
+    for task in sleepers:
+        task.cancel()
+    summary = memory_store.summarize(0, 2**40, now=2**40)
+    (tasks,) = [r for (_s, n, _k, _st), r in summary.rollups.items() if n == "asyncio.tasks"]
+    assert tasks.max_ns / 1e6 >= 6  # the test's own task and the five sleepers
+
+
+def test_shutdown_removes_the_loop_start_hook() -> None:
+    original = asyncio.events._set_running_loop
+    botpulse.init(store="memory://", resources_interval=None)
+    assert asyncio.events._set_running_loop is not original
+    botpulse.shutdown()
+    assert asyncio.events._set_running_loop is original
+    botpulse.init(store="memory://", loop_monitor=False, resources_interval=None)
+
+    async def main() -> None:
+        assert asyncio.get_running_loop().get_task_factory() is None
+
+    asyncio.run(main())

@@ -82,7 +82,7 @@ class _LoopStartHook:
         asyncio.events._set_running_loop = _set_running_loop  # type: ignore[assignment, unused-ignore]
 
     def uninstall(self, callback: Any) -> None:
-        if self._callback is callback:
+        if self._callback == callback:  # bound methods: equal, never identical
             self._callback = None
         original = self._original
         if original is not None and self._callback is None:
@@ -114,17 +114,17 @@ class Runtime:
         """Start the thread; attach to the running loop now if called inside one."""
         if self.resources is not None:
             self.resources.start()
+        self._thread.start()
         if self.settings.loop_monitor:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 loop = None
-            if loop is not None:
+            if loop is not None:  # last: the heartbeat's clock starts now
                 monitor = LoopMonitor(self._loop_settings)
                 monitor.attach(loop)
                 self.monitor = monitor
             _loop_hook.install(self._on_loop_start)
-        self._thread.start()
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> LoopMonitor:
         """Monitor ``loop`` (from any thread); returns its monitor."""

@@ -44,6 +44,7 @@ _MAX_OPEN_FLOWS = 10_000
 _MAX_FLOW_NAMES = 500
 _MAX_FRAMES_PER_FLOW = 50
 _SAMPLE_AFTER_NS = 1 * _MS  # sample a step's stack once it has run this long
+_SAMPLE_EVERY = 0.01  # and then every 10 ms while such steps keep running
 
 BLOCKING_ADVICE = (
     "This code held the event loop, so every other handler waited. Run blocking work "
@@ -88,6 +89,17 @@ class _FlowLoopStats:
     duration_ns: int = 0
     max_on_loop_ns: int = 0
     frames: Counter[str] = field(default_factory=Counter)
+
+
+def flow_name(flow: Any) -> str:
+    """A flow's name as text; a name whose ``__str__`` raises becomes ``"(unprintable)"``."""
+    name = flow.name
+    if isinstance(name, str):
+        return name
+    try:
+        return str(name)
+    except Exception:  # noqa: BLE001 - any object may be a name; never raise for it
+        return "(unprintable)"
 
 
 def _no_flow_context() -> contextvars.Context:
@@ -213,12 +225,11 @@ class LoopMonitor:
             return
         if entry is not None:
             del self._open[id(flow)]
-        name = flow.name
+        key = flow_name(flow)
         start = flow._t0
         _no_flow_context().run(
-            _capture.record_operation, f"{name}{ON_LOOP_SUFFIX}", "on_loop", start, start + ns
+            _capture.record_operation, f"{key}{ON_LOOP_SUFFIX}", "on_loop", start, start + ns
         )
-        key = str(name)
         stats = self._flow_stats.get(key)
         if stats is None:
             if len(self._flow_stats) >= _MAX_FLOW_NAMES:
@@ -256,6 +267,8 @@ class LoopMonitor:
             and now - step[0] >= _SAMPLE_AFTER_NS
         ):
             self._sample(step[1])
+            # A long synchronous step is running: look again soon, to learn where it spends.
+            poll = min(poll, _SAMPLE_EVERY)
         wait_ns = int(poll * 1e9)
         if step is not None:
             until = step[0] + threshold - now
@@ -289,7 +302,7 @@ class LoopMonitor:
         stack = summarize(thread_frame(thread_id), depth=0)
         if stack.user is None:
             return
-        key = str(flow.name)
+        key = flow_name(flow)
         frames = self._frames.get(key)
         if frames is None:
             if len(self._frames) >= _MAX_FLOW_NAMES:
@@ -319,7 +332,7 @@ class LoopMonitor:
         stack = block.stack
         where = stack.user or (stack.frames[0] if stack.frames else None)
         subject = where.where if where is not None else "(unknown)"
-        flow_name = "" if block.flow is None else str(block.flow.name)
+        flow = "" if block.flow is None else flow_name(block.flow)
         details: dict[str, Any] = {
             "blocked_ms": round(block.duration_ns / _MS, 3),
             "threshold_ms": round(self.threshold_ns / _MS, 3),
@@ -334,7 +347,7 @@ class LoopMonitor:
         _findings.report_finding(
             "blocking_call",
             subject,
-            flow=flow_name,
+            flow=flow,
             total_ns=block.duration_ns,
             max_ns=block.duration_ns,
             at_ns=time.time_ns(),
