@@ -264,3 +264,25 @@ def test_shutdown_removes_the_loop_start_hook() -> None:
         assert asyncio.get_running_loop().get_task_factory() is None
 
     asyncio.run(main())
+
+
+async def test_flows_that_end_outside_timed_steps_are_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botpulse.runtime import loop as loop_module
+
+    monkeypatch.setattr(loop_module, "_MAX_OPEN_FLOWS", 5)
+    botpulse.init(store="memory://", resources_interval=None)
+    runtime = current()
+    assert runtime is not None
+    monitor = runtime.monitor
+    assert monitor is not None
+
+    async def child() -> None:
+        await asyncio.sleep(0)
+
+    for _ in range(12):  # each flow ends in this (untimed) test task, seen only by its child
+        async with botpulse.flow("outer"):
+            await asyncio.create_task(child())
+    assert len(monitor._open) <= 5
+    assert monitor.flows_dropped == 0

@@ -185,30 +185,37 @@ class LoopMonitor:
 
     def step_done(self, step: tuple[int, Any], t1: int) -> None:
         """Account one finished task step (called by the step timer after every step)."""
-        t0, flow = step
-        if t1 - t0 >= self.threshold_ns:
-            self.evidence.append((t0, t1))
-        current = _capture._current.get()
-        end_flow = None if current is None else current._flow
-        if flow is None:
-            if end_flow is None:
-                return
-            flow = end_flow
-            t0 = max(t0, getattr(flow, "_t0", t0))  # the flow began during this step
-        elif end_flow is flow:
-            entry = self._open.get(id(flow))
-            if entry is None or entry[0] is not flow:
-                if len(self._open) >= _MAX_OPEN_FLOWS:
-                    self.flows_dropped += 1
-                    return
-                self._open[id(flow)] = [flow, t1 - t0]
-            else:
-                entry[1] += t1 - t0
-            return
         try:
+            t0, flow = step
+            if t1 - t0 >= self.threshold_ns:
+                self.evidence.append((t0, t1))
+            current = _capture._current.get()
+            end_flow = None if current is None else current._flow
+            if flow is None:
+                if end_flow is None:
+                    return
+                flow = end_flow
+                t0 = max(t0, getattr(flow, "_t0", t0))  # the flow began during this step
+            elif end_flow is flow:
+                entry = self._open.get(id(flow))
+                if entry is None or entry[0] is not flow:
+                    if len(self._open) >= _MAX_OPEN_FLOWS and not self._purge():
+                        self.flows_dropped += 1
+                        return
+                    self._open[id(flow)] = [flow, t1 - t0]
+                else:
+                    entry[1] += t1 - t0
+                return
             self._account(flow, t1 - t0)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - runs inside the bot's task: never raise
             internal_error("runtime.loop.step", exc)
+
+    def _purge(self) -> bool:
+        """Forget flows that ended where no step timer saw them (e.g. in the main task)."""
+        ended = [key for key, (flow, _ns) in self._open.items() if hasattr(flow, "_t1")]
+        for key in ended:
+            del self._open[key]
+        return bool(ended)
 
     def _account(self, flow: Any, ns: int) -> None:
         entry = self._open.get(id(flow))
