@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -22,7 +23,10 @@ from botpulse.store import MemoryStore
 
 
 @pytest.fixture(autouse=True)
-def _forget() -> None:
+def _forget() -> Iterator[None]:
+    caches._registry.clear()
+    pools._registry.clear()
+    yield
     caches._registry.clear()
     pools._registry.clear()
 

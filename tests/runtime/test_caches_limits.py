@@ -9,17 +9,10 @@ import cachetools
 import pytest
 
 import botpulse
-from botpulse.runtime import caches, pools
 from botpulse.runtime.caches import key_shape
 from botpulse.store import MemoryStore
 
 _ALL = (0, 2**40)
-
-
-@pytest.fixture(autouse=True)
-def _forget() -> None:
-    caches._registry.clear()
-    pools._registry.clear()
 
 
 def _gauge_sum(store: MemoryStore, name: str) -> float:

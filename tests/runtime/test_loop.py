@@ -119,15 +119,40 @@ def test_a_program_without_asyncio_gets_resources_and_no_loop(memory_store: Memo
     assert not any(name.startswith("loop.") for name in names)
 
 
-async def test_an_idle_loop_shows_lag_p99_under_5_ms(memory_store: MemoryStore) -> None:
-    botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
-    await asyncio.sleep(4)  # ~80 samples: p99 tolerates one hiccup of a loaded machine
+_IDLE_BOT = """
+import asyncio, json, time
+import botpulse
+from botpulse.analysis.report import build_report
+from botpulse.store import MemoryStore
+from datetime import datetime, timezone
+
+async def main():
+    store = MemoryStore()
+    botpulse.init(store=store, service="bot", instance="i", resources_interval=None)
+    await asyncio.sleep(4)  # an idle bot: nothing runs but botpulse
     botpulse.shutdown()
     now = time.time()
-    report = build_report(memory_store, _from(now - 600), _from(now + 60), kind="gauge")
+    report = build_report(store, datetime.fromtimestamp(now - 600, tz=timezone.utc),
+                          datetime.fromtimestamp(now + 60, tz=timezone.utc), kind="gauge")
     (lag,) = [op for op in report.operations if op.name == "loop.lag_ms"]
-    assert lag.count >= 60  # one sample every 50 ms
-    assert lag.p99_ms < 5.0, lag
+    print(json.dumps({"count": lag.count, "p50": lag.p50_ms, "p99": lag.p99_ms}))
+
+asyncio.run(main())
+"""
+
+
+def test_an_idle_loop_shows_lag_p99_under_5_ms() -> None:
+    # A fresh interpreter, as an idle bot is: the test suite's own heap would add GC pauses.
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _IDLE_BOT], capture_output=True, text=True, check=True, timeout=60
+    )
+    lag = json.loads(out.stdout.strip().splitlines()[-1])
+    assert lag["count"] >= 60  # one sample every 50 ms; p99 tolerates one hiccup of the machine
+    assert lag["p99"] < 5.0, lag
 
 
 def _from(seconds: float):  # type: ignore[no-untyped-def]

@@ -12,15 +12,9 @@ import pytest
 from tests.servers import server_url
 
 import botpulse
-from botpulse.runtime import pools
 from botpulse.store import MemoryStore
 
 _ALL = (0, 2**40)
-
-
-@pytest.fixture(autouse=True)
-def _forget_pools() -> None:
-    pools._registry.clear()
 
 
 def _hammer(acquire_and_hold, workers: int, seconds: float) -> None:  # type: ignore[no-untyped-def]
