@@ -126,7 +126,17 @@ from botpulse.analysis.report import build_report
 from botpulse.store import MemoryStore
 from datetime import datetime, timezone
 
+async def control():
+    # The same idle loop without botpulse: how late this machine wakes a sleeping loop.
+    lags = []
+    for _ in range(60):
+        due = time.perf_counter() + 0.05
+        await asyncio.sleep(0.05)
+        lags.append((time.perf_counter() - due) * 1e3)
+    return sorted(lags)[int(len(lags) * 0.99)]
+
 async def main():
+    baseline = await control()
     store = MemoryStore()
     botpulse.init(store=store, service="bot", instance="i", resources_interval=None)
     await asyncio.sleep(4)  # an idle bot: nothing runs but botpulse
@@ -135,7 +145,8 @@ async def main():
     report = build_report(store, datetime.fromtimestamp(now - 600, tz=timezone.utc),
                           datetime.fromtimestamp(now + 60, tz=timezone.utc), kind="gauge")
     (lag,) = [op for op in report.operations if op.name == "loop.lag_ms"]
-    print(json.dumps({"count": lag.count, "p50": lag.p50_ms, "p99": lag.p99_ms}))
+    print(json.dumps({"count": lag.count, "p50": lag.p50_ms, "p99": lag.p99_ms,
+                      "control_p99": baseline}))
 
 asyncio.run(main())
 """
@@ -152,7 +163,9 @@ def test_an_idle_loop_shows_lag_p99_under_5_ms() -> None:
     )
     lag = json.loads(out.stdout.strip().splitlines()[-1])
     assert lag["count"] >= 60  # one sample every 50 ms; p99 tolerates one hiccup of the machine
-    assert lag["p99"] < 5.0, lag
+    # Under 5 ms; on a machine so loaded that a bare asyncio loop already wakes later than
+    # that, the monitor may add at most 1 ms to what the machine does on its own.
+    assert lag["p99"] < max(5.0, lag["control_p99"] + 1.0), lag
 
 
 def _from(seconds: float):  # type: ignore[no-untyped-def]

@@ -24,9 +24,10 @@ def test_psutil_and_proc_readers_agree() -> None:
     assert abs(b["open_fds"] - a["open_fds"]) <= 2  # listing /proc/self/fd opens one
 
 
-def test_sampler_without_psutil_reports_every_gauge() -> None:
+def test_sampler_on_linux_reads_proc_without_psutil() -> None:
     sampler = ResourceSampler(use_psutil=False)
     assert sampler.backend == "proc"
+    assert ResourceSampler().backend == "proc"  # no psutil import where /proc answers
     sampler.start()
     try:
         sum(range(200_000))  # some CPU between two reads

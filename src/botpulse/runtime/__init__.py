@@ -3,31 +3,33 @@
 ``botpulse.init()`` calls :func:`start` (and ``shutdown()`` calls :func:`stop`), which
 runs one daemon thread, ``botpulse-runtime``, that
 
-- finds the running asyncio loop (at once when ``init()`` runs inside it, otherwise by
-  looking for a thread inside ``run_forever``) and drives its
-  :class:`~botpulse.runtime.loop.LoopMonitor` (lag, blocking calls, sync work per flow);
+- watches the asyncio loop (at once when ``init()`` runs inside it, otherwise from the
+  moment the first loop starts) through its :class:`~botpulse.runtime.loop.LoopMonitor`
+  (lag, blocking calls, sync work per flow);
 - samples process resources every ``resources_interval`` seconds
   (:mod:`botpulse.runtime.resources`);
 - samples instrumented pools every second and caches every few seconds
   (:mod:`botpulse.runtime.pools`, :mod:`botpulse.runtime.caches`).
 
-Programs without asyncio get resources, pools and caches; nothing here raises into the bot.
+Nothing is imported that the program does not use: the loop monitor loads once
+``asyncio`` is imported (a program that imports it after ``init()`` gets the monitor
+within half a second), pools and caches once something is instrumented. Nothing here
+raises into the bot.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._diagnostics import internal_error
-from .caches import emit_caches
-from .loop import LoopMonitor, LoopSettings
-from .pools import sample_pools
 from .resources import ResourceSampler
+
+if TYPE_CHECKING:
+    from .loop import LoopMonitor, LoopSettings
 
 __all__ = ["RuntimeSettings", "current", "start", "stop"]
 
@@ -62,6 +64,8 @@ class _LoopStartHook:
         self._callback: Any = None
 
     def install(self, callback: Any) -> None:
+        import asyncio.events
+
         self._callback = callback
         if self._original is not None:
             return
@@ -85,14 +89,20 @@ class _LoopStartHook:
         if self._callback == callback:  # bound methods: equal, never identical
             self._callback = None
         original = self._original
-        if original is not None and self._callback is None:
-            current = asyncio.events._set_running_loop
+        events: Any = sys.modules.get("asyncio.events")
+        if original is not None and self._callback is None and events is not None:
+            current = events._set_running_loop
             if getattr(current, "botpulse_original", None) is original:
-                asyncio.events._set_running_loop = original  # type: ignore[assignment, unused-ignore]
+                events._set_running_loop = original
                 self._original = None
 
 
 _loop_hook = _LoopStartHook()
+
+
+def _loaded(name: str) -> Any:
+    """Our submodule ``name`` if something imported it (a pool or cache was instrumented)."""
+    return sys.modules.get(f"{__name__}.{name}")
 
 
 class Runtime:
@@ -104,41 +114,46 @@ class Runtime:
         self.resources = ResourceSampler() if settings.resources_interval is not None else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="botpulse-runtime", daemon=True)
-        self._loop_settings = LoopSettings(
-            blocking_threshold=settings.blocking_threshold,
-            lag_interval=settings.lag_interval,
-            track_steps=settings.track_loop_time,
-        )
+        self._loop_settings: LoopSettings | None = None
 
     def start(self) -> None:
-        """Start the thread; attach to the running loop now if called inside one."""
+        """Start the thread; watch the loop if asyncio is in use (attach now inside a loop)."""
         if self.resources is not None:
             self.resources.start()
         self._thread.start()
-        if self.settings.loop_monitor:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:  # last: the heartbeat's clock starts now
-                monitor = LoopMonitor(self._loop_settings)
-                monitor.attach(loop)
-                self.monitor = monitor
-            _loop_hook.install(self._on_loop_start)
+        if self.settings.loop_monitor and "asyncio" in sys.modules:
+            self._enable_loop_monitor()
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> LoopMonitor:
-        """Monitor ``loop`` (from any thread); returns its monitor."""
-        monitor = LoopMonitor(self._loop_settings)
-        self.monitor = monitor
-        loop.call_soon_threadsafe(monitor.attach, loop)
-        return monitor
+    def _enable_loop_monitor(self) -> None:
+        import asyncio
+
+        from .loop import LoopMonitor, LoopSettings
+
+        self._loop_settings = LoopSettings(
+            blocking_threshold=self.settings.blocking_threshold,
+            lag_interval=self.settings.lag_interval,
+            track_steps=self.settings.track_loop_time,
+        )
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:  # last: the heartbeat's clock starts now
+            monitor = LoopMonitor(self._loop_settings)
+            monitor.attach(loop)
+            self.monitor = monitor
+        _loop_hook.install(self._on_loop_start)
 
     def _on_loop_start(self, loop: Any) -> None:
         # Called in the loop's thread as run_forever() starts, before any callback runs.
+        import asyncio
+
+        from .loop import LoopMonitor
+
         monitor = self.monitor
         if monitor is not None and monitor.loop is not None and not monitor.loop.is_closed():
             return  # one loop at a time: the first one that runs
-        if isinstance(loop, asyncio.AbstractEventLoop):
+        if isinstance(loop, asyncio.AbstractEventLoop) and self._loop_settings is not None:
             fresh = LoopMonitor(self._loop_settings)
             fresh.attach(loop)
             self.monitor = fresh
@@ -152,6 +167,12 @@ class Runtime:
             wait = _IDLE_POLL
             try:
                 now = time.monotonic()
+                if (
+                    self._loop_settings is None
+                    and self.settings.loop_monitor
+                    and "asyncio" in sys.modules
+                ):
+                    self._enable_loop_monitor()  # imported after init(): watch from now on
                 monitor = self.monitor
                 if monitor is not None and monitor.loop is not None and monitor.loop.is_closed():
                     monitor.flush(final=True)
@@ -164,10 +185,13 @@ class Runtime:
                     next_resources = now + interval
                     self.resources.sample()
                     self._count_tasks()
-                sample_pools(now)
-                if now >= next_caches:
+                pools = _loaded("pools")
+                if pools is not None:
+                    pools.sample_pools(now)
+                caches = _loaded("caches")
+                if caches is not None and now >= next_caches:
                     next_caches = now + _CACHE_INTERVAL
-                    emit_caches(now)
+                    caches.emit_caches(now)
                 due = [next_caches, now + _POOL_POLL]
                 if self.resources is not None and interval is not None:
                     due.append(next_resources)
@@ -181,6 +205,8 @@ class Runtime:
         loop = None if monitor is None else monitor.loop
         if loop is None or loop.is_closed():
             return
+        import asyncio
+
         from .. import _capture
 
         def count() -> None:
@@ -189,8 +215,10 @@ class Runtime:
             except Exception as exc:  # noqa: BLE001
                 internal_error("runtime.tasks", exc)
 
-        with contextlib.suppress(RuntimeError):  # closed meanwhile
+        try:
             loop.call_soon_threadsafe(count)
+        except RuntimeError:  # closed meanwhile
+            return
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the thread and record what is still pending (final gauges and findings)."""
@@ -203,7 +231,9 @@ class Runtime:
             if monitor is not None:
                 monitor.flush(final=True)
                 monitor.detach()
-            emit_caches(time.monotonic(), final=True)
+            caches = _loaded("caches")
+            if caches is not None:
+                caches.emit_caches(time.monotonic(), final=True)
             if self.resources is not None:
                 self.resources.stop()
         except Exception as exc:  # noqa: BLE001
