@@ -182,10 +182,9 @@ def _busy(ms: float) -> None:
 
 @botpulse.flow("photo")
 async def photo_handler() -> None:
-    _busy(8)
-    await asyncio.sleep(0.001)
-    _busy(8)
-    await asyncio.sleep(0.001)
+    for _ in range(2):  # like the cv2 and md5 steps of the aiogram report: 12 ms each
+        _busy(12)
+        await asyncio.sleep(0.001)
 
 
 async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore) -> None:
@@ -199,11 +198,11 @@ async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore
     (on_loop,) = [op for op in report.operations if op.kind == "on_loop"]
     assert on_loop.name == "photo.on_loop"
     assert on_loop.count == 20
-    assert 15.5 <= on_loop.p50_ms <= 200  # 16 ms of spinning, stretched on a busy machine
+    assert 23.5 <= on_loop.p50_ms <= 300  # 24 ms of spinning, stretched on a busy machine
     (finding,) = memory_store.read_findings(*_ALL, type="sync_on_loop")
     assert finding.flow == "photo"
     assert finding.count == 20
-    assert finding.details["on_loop_ms_per_run"] >= 15.5
+    assert finding.details["on_loop_ms_per_run"] >= 23.5
     frames = [f["frame"] for f in finding.details["heaviest_frames"]]
     assert frames
     assert all(f.startswith(f"{HERE}:") and f.endswith("in _busy") for f in frames)

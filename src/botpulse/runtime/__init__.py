@@ -36,6 +36,7 @@ __all__ = ["RuntimeSettings", "current", "start", "stop"]
 _CACHE_INTERVAL = 5.0
 _IDLE_POLL = 0.5
 _POOL_POLL = 0.25
+_ATTACH_WINDOW = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,8 @@ class Runtime:
                 if monitor is not None:
                     wait = min(wait, monitor.watch())
                     monitor.flush()
+                elif self._loop_settings is not None and now - start < _ATTACH_WINDOW:
+                    wait = min(wait, 0.05)  # init() is attaching to its loop right now
                 interval = self.settings.resources_interval
                 if self.resources is not None and interval is not None and now >= next_resources:
                     next_resources = now + interval

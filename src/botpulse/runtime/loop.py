@@ -33,7 +33,7 @@ from typing import Any
 from .. import _capture, _findings
 from .._diagnostics import internal_error
 from ._frames import StackSummary, summarize, thread_frame
-from ._steps import make_task_factory
+from ._steps import TimedCoroutine, make_task_factory
 
 __all__ = ["ON_LOOP_SUFFIX", "LoopMonitor", "LoopSettings"]
 
@@ -183,30 +183,36 @@ class LoopMonitor:
         except Exception as exc:  # noqa: BLE001
             internal_error("runtime.loop.detach", exc)
 
-    def step_done(self, step: tuple[int, Any], t1: int) -> None:
-        """Account one finished task step (called by the step timer after every step)."""
+    def step_done(
+        self, task: TimedCoroutine, flow: Any, t0: int, t1: int, *, finished: bool
+    ) -> None:
+        """Account a task step the step timer could not simply add up (called on the loop).
+
+        ``flow`` is the flow the step began in; the task's running total (``task._flow``,
+        ``task._ns``) moves to the monitor when the flow changes, ends, or the task ends.
+        """
         try:
-            t0, flow = step
             if t1 - t0 >= self.threshold_ns:
                 self.evidence.append((t0, t1))
             current = _capture._current.get()
             end_flow = None if current is None else current._flow
-            if flow is None:
-                if end_flow is None:
-                    return
-                flow = end_flow
-                t0 = max(t0, getattr(flow, "_t0", t0))  # the flow began during this step
-            elif end_flow is flow:
-                entry = self._open.get(id(flow))
-                if entry is None or entry[0] is not flow:
-                    if len(self._open) >= _MAX_OPEN_FLOWS and not self._purge():
-                        self.flows_dropped += 1
-                        return
-                    self._open[id(flow)] = [flow, t1 - t0]
-                else:
-                    entry[1] += t1 - t0
-                return
-            self._account(flow, t1 - t0)
+            held = task._flow
+            if flow is None and end_flow is not None:
+                t0 = max(t0, getattr(end_flow, "_t0", t0))  # the flow began during this step
+            step_flow = flow if flow is not None else end_flow
+            if held is not None and held is not step_flow:
+                self._account(held, task._ns)  # the task moved on from an earlier flow
+                held, task._flow, task._ns = None, None, 0
+            if step_flow is not None:
+                if held is None:
+                    task._flow, task._ns = step_flow, 0
+                task._ns += t1 - t0
+            if finished or end_flow is not step_flow:
+                if task._flow is not None:
+                    self._account(task._flow, task._ns)
+                task._flow, task._ns = None, 0
+                if end_flow is not None and end_flow is not step_flow and not finished:
+                    task._flow = end_flow  # a flow opened at the end of this step
         except Exception as exc:  # noqa: BLE001 - runs inside the bot's task: never raise
             internal_error("runtime.loop.step", exc)
 
@@ -225,7 +231,7 @@ class LoopMonitor:
         if t_end is None:  # still open (we saw it from a child task, say)
             if entry is not None and entry[0] is flow:
                 entry[1] = ns
-            elif len(self._open) < _MAX_OPEN_FLOWS:
+            elif len(self._open) < _MAX_OPEN_FLOWS or self._purge():
                 self._open[id(flow)] = [flow, ns]
             else:
                 self.flows_dropped += 1
