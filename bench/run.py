@@ -42,6 +42,7 @@ from bench import (
     pipeline,
     queries,
     report_latency,
+    runtime,
     sanitize,
     soak,
     storage,
@@ -61,6 +62,7 @@ BENCHMARKS: dict[str, Callable[[bool], Outcome]] = {
     "soak": soak.run,
     "frameworks": frameworks.run,
     "queries": queries.run,
+    "runtime": runtime.run,
 }
 MARKER = "<!-- everything above this line is written by bench/run.py --markdown -->"
 

@@ -43,6 +43,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "soak",
         "frameworks",
         "queries",
+        "runtime",
     }
     targets = {
         f["key"]: f
@@ -79,6 +80,8 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "queries.asyncpg_pct",
         "queries.psycopg_pct",
         "queries.psycopg2_pct",
+        "runtime.monitor_cpu_percent",
+        "runtime.handler_p99_change_ms",
     }
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure

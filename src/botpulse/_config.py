@@ -154,6 +154,10 @@ def init(
     retention: Retention | None = None,
     check_store: bool = False,
     clock: Clock | None = None,
+    loop_monitor: bool = True,
+    blocking_threshold: float = 0.1,
+    track_loop_time: bool = True,
+    resources_interval: float | None = 5.0,
 ) -> None:
     """Start recording: open the store and start the background pipeline.
 
@@ -171,6 +175,11 @@ def init(
         retention: how long data is kept (:class:`~botpulse.store.Retention`).
         check_store: open the store now and raise if it is unusable (else retry in background).
         clock: an injected clock for tests (:class:`~botpulse.ManualClock`).
+        loop_monitor: watch the asyncio loop: ``loop.lag_ms`` and ``blocking_call`` findings.
+        blocking_threshold: seconds the loop may be held before it counts as blocked.
+        track_loop_time: time each task step, for ``on_loop`` time per flow and
+            ``sync_on_loop`` findings (a task factory on the loop).
+        resources_interval: seconds between process samples (CPU, RSS, GC...); ``None``: off.
 
     Raises :class:`~botpulse.errors.ConfigurationError` for any invalid setting. Calling
     ``init()`` again shuts the previous configuration down first.
@@ -200,6 +209,9 @@ def init(
         and callable(getattr(clock, "time_ns", None))
     ):
         raise ConfigurationError(f"clock={clock!r} must have perf_counter_ns() and time_ns()")
+    runtime_settings = _runtime_settings(
+        loop_monitor, blocking_threshold, track_loop_time, resources_interval
+    )
     if env_flag("BOTPULSE_DISABLED"):
         logger.info("botpulse: BOTPULSE_DISABLED is set; instrumentation stays off")
         return
@@ -225,6 +237,7 @@ def init(
             clock,
         )
         _running = running
+        _start_runtime(runtime_settings)
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
             _atexit_registered = True
@@ -290,6 +303,7 @@ def shutdown(timeout: float = 5.0) -> Stats | None:
         running = _running
         if running is None:
             return None
+        _stop_runtime()
         _capture.deactivate()
         _findings.deactivate()
         _executors.uninstall()
@@ -326,6 +340,7 @@ def _after_fork_in_child() -> None:
         return
     _capture.deactivate()
     _findings.deactivate()
+    _runtime_after_fork()
     try:
         running.store.after_fork()
         # Two processes never share an instance name: the child's carries its pid.
@@ -374,3 +389,58 @@ if hasattr(os, "register_at_fork"):
         after_in_parent=_after_fork_in_parent,
         after_in_child=_after_fork_in_child,
     )
+
+
+# -- runtime health (botpulse.runtime): the only hooks into it, each failure-proof ----------
+
+
+def _runtime_settings(
+    loop_monitor: object,
+    blocking_threshold: object,
+    track_loop_time: object,
+    resources_interval: object,
+) -> object:
+    for name, flag in (("loop_monitor", loop_monitor), ("track_loop_time", track_loop_time)):
+        if not isinstance(flag, bool):
+            raise ConfigurationError(f"{name}={flag!r} must be True or False")
+    threshold = _check_number("blocking_threshold", blocking_threshold, 0.005, 3600)
+    interval = (
+        None
+        if resources_interval is None
+        else _check_number("resources_interval", resources_interval, 0.1, 86400)
+    )
+    from .runtime import RuntimeSettings
+
+    return RuntimeSettings(
+        loop_monitor=bool(loop_monitor),
+        blocking_threshold=threshold,
+        track_loop_time=bool(track_loop_time),
+        resources_interval=interval,
+    )
+
+
+def _start_runtime(settings: object) -> None:
+    try:
+        from . import runtime
+
+        runtime.start(settings)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - init() never fails because of the monitors
+        _diagnostics.internal_error("runtime.start", exc)
+
+
+def _stop_runtime() -> None:
+    try:
+        from . import runtime
+
+        runtime.stop()
+    except Exception as exc:  # noqa: BLE001
+        _diagnostics.internal_error("runtime.stop", exc)
+
+
+def _runtime_after_fork() -> None:
+    try:
+        from . import runtime
+
+        runtime.after_fork_in_child()
+    except Exception as exc:  # noqa: BLE001
+        _diagnostics.internal_error("runtime.fork", exc)

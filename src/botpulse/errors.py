@@ -4,6 +4,7 @@
 
     BotpulseError
     ├── ConfigurationError      bad init() argument, store URL, duration, env value
+    ├── LimitExceeded           a ConcurrencyLimiter or RateLimiter refused (your code's choice)
     └── StoreError              the store could not be opened, read or written
         └── StoreUnavailable    a transient outage (locked, missing, unreachable)
 
@@ -13,7 +14,13 @@ the bot: internal failures there are counted and logged instead.
 
 from __future__ import annotations
 
-__all__ = ["BotpulseError", "ConfigurationError", "StoreError", "StoreUnavailable"]
+__all__ = [
+    "BotpulseError",
+    "ConfigurationError",
+    "LimitExceeded",
+    "StoreError",
+    "StoreUnavailable",
+]
 
 
 class BotpulseError(Exception):
@@ -36,3 +43,11 @@ class StoreError(BotpulseError):
 
 class StoreUnavailable(StoreError):
     """The store is temporarily unreachable (locked, file missing, server down); retry later."""
+
+
+class LimitExceeded(BotpulseError):
+    """A :class:`~botpulse.ConcurrencyLimiter` or :class:`~botpulse.RateLimiter` refused a call.
+
+    Raised only by the limiters' own methods, which your code calls on purpose; the
+    refusal is recorded (``botpulse report`` counts it) before it is raised.
+    """

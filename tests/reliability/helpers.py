@@ -8,11 +8,20 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from botpulse.errors import StoreUnavailable
 from botpulse.store import Batch, MemoryStore, SeriesFilter, Store, open_store
+
+#: init() options that leave the runtime monitors off: they record events of their own
+#: (loop lag, resources, on-loop time per flow), which tests counting events exactly exclude.
+NO_RUNTIME: dict[str, Any] = {
+    "loop_monitor": False,
+    "track_loop_time": False,
+    "resources_interval": None,
+}
 
 #: Read windows wide enough to hold everything a test wrote "now".
 WINDOW_S = 3 * 3600

@@ -21,7 +21,7 @@ import botpulse
 from botpulse.analysis import build_report
 from botpulse.store import open_store
 
-from .helpers import stored_by_instance, stored_counts, warnings_of
+from .helpers import NO_RUNTIME, stored_by_instance, stored_counts, warnings_of
 
 pytestmark = pytest.mark.slow
 
@@ -134,6 +134,7 @@ def test_threads_and_tasks_store_exact_counts(sqlite_url: str, tiny_switch_inter
         instance="one",
         flush_interval=0.05,
         buffer_size=1_000_000,
+        **NO_RUNTIME,
     )
     expected = _record_everything()
     final = botpulse.shutdown(timeout=60)
@@ -153,8 +154,9 @@ def test_tiny_buffer_drops_are_counted_exactly(sqlite_url: str, tiny_switch_inte
     and the report shows the same drop count as ``stats()``."""
     started = datetime.now(timezone.utc) - timedelta(minutes=1)
     botpulse.init(
-        store=sqlite_url, service="tiny", instance="one", flush_interval=0.05, buffer_size=100
-    )
+        store=sqlite_url, service="tiny", instance="one", flush_interval=0.05, buffer_size=100,
+        **NO_RUNTIME,
+    )  # fmt: skip
     expected = _record_everything()
     final = botpulse.shutdown(timeout=60)
 

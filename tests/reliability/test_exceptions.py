@@ -12,7 +12,7 @@ import pytest
 import botpulse
 from botpulse.store import SeriesFilter, open_store
 
-from .helpers import stored_counts
+from .helpers import NO_RUNTIME, stored_counts
 
 
 class HandlerFailed(Exception):
@@ -89,7 +89,8 @@ async def test_async_exceptions_and_return_values_pass_through_unchanged(
 
 
 async def test_task_cancellation_propagates_and_is_stored_as_cancelled(sqlite_url: str) -> None:
-    botpulse.init(store=sqlite_url, service="cancel", instance="i", flush_interval=0.05)
+    botpulse.init(store=sqlite_url, service="cancel", instance="i", flush_interval=0.05,
+                  **NO_RUNTIME)  # fmt: skip
     started = asyncio.Event()
 
     @botpulse.flow("cmd.slow")

@@ -27,7 +27,7 @@ from botpulse.analysis import build_report, parse_window
 from botpulse.errors import ConfigurationError
 from botpulse.store import SeriesFilter, TraceSample, open_store, parse_store_url
 
-from .helpers import stored_counts
+from .helpers import NO_RUNTIME, stored_counts
 
 
 class ReprRaises:
@@ -294,8 +294,9 @@ def test_fuzz_public_api_passes_results_and_exceptions_through(sqlite_url: str) 
     user's return value and exception come back as the very same object, nothing else
     raises, and every operation is counted and written."""
     botpulse.init(
-        store=sqlite_url, service="fuzz", instance="i", flush_interval=0.05, buffer_size=1_000_000
-    )
+        store=sqlite_url, service="fuzz", instance="i", flush_interval=0.05, buffer_size=1_000_000,
+        **NO_RUNTIME,
+    )  # fmt: skip
     loop = asyncio.new_event_loop()
     examples = 0
 

@@ -14,7 +14,7 @@ import pytest
 import botpulse
 from botpulse import _config
 
-from .helpers import HangingStore, warnings_of
+from .helpers import NO_RUNTIME, HangingStore, warnings_of
 
 
 def _flush_stuck(store: HangingStore) -> None:
@@ -73,8 +73,9 @@ def test_one_million_events_with_a_stalled_pipeline_keep_memory_bounded() -> Non
     produced = 1_000_000
     store = HangingStore()
     botpulse.init(
-        store=store, service="flood", instance="i", flush_interval=0.05, buffer_size=capacity
-    )
+        store=store, service="flood", instance="i", flush_interval=0.05, buffer_size=capacity,
+        **NO_RUNTIME,
+    )  # fmt: skip
     _flush_stuck(store)
     running = _config._running  # white-box: the buffer itself, to check its bound
     assert running is not None

@@ -18,7 +18,7 @@ import botpulse
 from botpulse.analysis import build_report
 from botpulse.store import open_store
 
-from .helpers import integrity, percentile, stored_counts, warnings_of
+from .helpers import NO_RUNTIME, integrity, percentile, stored_counts, warnings_of
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,8 @@ def test_store_locked_by_another_connection_for_5s(
     path = tmp_path / "bp.db"
     url = f"sqlite:///{path}"
     caplog.set_level(logging.WARNING, logger="botpulse")
-    botpulse.init(store=url, service="locked", instance="bot-1", flush_interval=0.2)
+    botpulse.init(store=url, service="locked", instance="bot-1", flush_interval=0.2,
+                  **NO_RUNTIME)  # fmt: skip
     bot = Bot().start()
     try:
         _wait_for(lambda: _written() > 0, PATIENCE, "a first write")

@@ -19,6 +19,7 @@ from .._sketch import RELATIVE_ACCURACY, Sketch, nearest_rank
 from ..store.base import Activity, SeriesFilter, Store, merge_spans, to_epoch_seconds
 from .audit import findings_summary
 from .breakdown import SplitStats, StepStats, flow_steps, tag_splits
+from .runtime import RuntimeSection, build_runtime, runtime_to_dict
 
 __all__ = [
     "ALL_FLOWS",
@@ -182,6 +183,7 @@ class Report:
     split_by: str | None = None
     splits: list[SplitStats] = field(default_factory=list)
     findings_line: str | None = None  # one line pointing to `botpulse audit`, if any
+    runtime: RuntimeSection | None = None  # gauges, caches, pools (analysis/runtime.py)
 
     @property
     def services(self) -> list[str]:
@@ -232,6 +234,7 @@ class Report:
             "splits": [split.to_dict() for split in self.splits],
             "slowest_flows": [_flow_dict(f) for f in self.slowest_flows],
             "failed_flows": [_flow_dict(f) for f in self.failed_flows],
+            **runtime_to_dict(self.runtime),
         }
 
 
@@ -433,6 +436,7 @@ def build_report(
     operations = [
         _operation_stats(op_service, op_name, op_kind, by_status, active.get(op_service, 0))
         for (op_service, op_name, op_kind), by_status in grouped.items()
+        if op_kind != "gauge" or kind == "gauge"
     ]
     operations.sort(key=lambda op: (op.kind != "flow", -op.p95_ms, op.name))
     flow_services = {svc for svc, _n, k in grouped if k == "flow"}
@@ -489,4 +493,7 @@ def build_report(
         split_by=by,
         splits=splits,
         findings_line=findings_summary(store, since, until),
+        runtime=build_runtime(store, since, until, now=now)
+        if name is None and kind is None
+        else None,
     )

@@ -43,6 +43,7 @@ from ._format import (
     window_text,
 )
 from ._html_style import KNOWN_KINDS, STYLESHEET
+from .render_runtime import runtime_html
 
 __all__ = ["render_html"]
 
@@ -191,6 +192,10 @@ def _splits(report: Report) -> str:
     return _simple_table(f"By {report.split_by}", split_columns(report), rows)
 
 
+def _runtime(report: Report) -> str:
+    return runtime_html(report)
+
+
 def _findings(report: Report) -> str:
     if not report.findings_line:
         return ""
@@ -251,6 +256,7 @@ SECTIONS: tuple[Section, ...] = (
     _instances,
     _slowest,
     _failed,
+    _runtime,
     _findings,
 )
 

@@ -40,6 +40,7 @@ from ._format import (
     waterfall,
     window_text,
 )
+from .render_runtime import runtime_markdown
 
 __all__ = ["escape_markdown", "render_markdown"]
 
@@ -156,6 +157,10 @@ def _splits(report: Report) -> list[str]:
     return lines
 
 
+def _runtime(report: Report) -> list[str]:
+    return runtime_markdown(report)
+
+
 def _findings(report: Report) -> list[str]:
     if not report.findings_line:
         return []
@@ -209,6 +214,7 @@ SECTIONS: tuple[Section, ...] = (
     _instances,
     _slowest,
     _failed,
+    _runtime,
     _findings,
 )
 

@@ -48,6 +48,7 @@ from ._format import (
     waterfall,
     window_text,
 )
+from .render_runtime import runtime_rich
 
 __all__ = ["KIND_STYLES", "complete_width", "render_table"]
 
@@ -274,6 +275,10 @@ def _splits(report: Report, width: int, fit: bool) -> list[RenderableType]:
     return [Text(""), _simple_table(f"By {report.split_by}", split_columns(report), rows)]
 
 
+def _runtime(report: Report, width: int, fit: bool) -> list[RenderableType]:
+    return list(runtime_rich(report))
+
+
 def _findings(report: Report, width: int, fit: bool) -> list[RenderableType]:
     if not report.findings_line:
         return []
@@ -339,6 +344,7 @@ SECTIONS: tuple[Section, ...] = (
     _instances,
     _slowest,
     _failed,
+    _runtime,
     _findings,
 )
 
