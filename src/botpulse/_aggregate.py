@@ -588,6 +588,14 @@ class Aggregator:
 
     # -- output ------------------------------------------------------------------
 
+    def only_gauges_pending(self) -> bool:
+        """Whether nothing but gauge samples waits to be written (no operation, no trace)."""
+        if self._drops or self._findings or self._deferred:
+            return False
+        if any(key[2] != "gauge" for key in self._rollups):
+            return False
+        return not any(slot.dirty for slot in self._slots.values())
+
     @property
     def pending_events(self) -> int:
         """Operations taken but not yet committed to the store (waiting steps included)."""

@@ -157,7 +157,7 @@ def init(
     loop_monitor: bool = True,
     blocking_threshold: float = 0.1,
     track_loop_time: bool = True,
-    resources_interval: float | None = 5.0,
+    resources_interval: float | None = 10.0,
 ) -> None:
     """Start recording: open the store and start the background pipeline.
 

@@ -33,6 +33,7 @@ __all__ = ["Backoff", "Pipeline", "Stats"]
 
 _RETENTION_EVERY_S = 600.0
 _FOLD_EVERY_S = 60.0
+_GAUGE_FLUSH_S = 10.0
 _FOLD_SLICE = 4  # buckets folded per wake-up, each its own short transaction
 _DRAIN_CHUNK = 50_000
 _LOSS_QUIET_S = 1.0
@@ -115,6 +116,7 @@ class Pipeline:
         self._retry_at = 0.0
         self._next_retention = 0.0
         self._next_fold = 0.0
+        self._last_write = 0.0
         self._lost_at_shutdown = 0
         self._failing = False
         self._losing_since: int | None = None  # buffer drops count when the loss started
@@ -171,7 +173,15 @@ class Pipeline:
                 self.drain()
                 now = time.monotonic()
                 if now >= self._next_flush and now >= self._retry_at:
-                    self.flush(final=False)
+                    # Gauge samples alone (an idle bot's loop lag, its RSS) are written
+                    # every _GAUGE_FLUSH_S: a write per second would be most of its cost.
+                    if (
+                        now - self._last_write < _GAUGE_FLUSH_S
+                        and self.aggregator.only_gauges_pending()
+                    ):
+                        pass
+                    elif self.flush(final=False):
+                        self._last_write = now
                     self._next_flush = now + self.flush_interval
                     if now >= self._next_fold and not self._failing:
                         self._fold()

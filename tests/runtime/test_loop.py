@@ -133,13 +133,13 @@ async def control():
         due = time.perf_counter() + 0.05
         await asyncio.sleep(0.05)
         lags.append((time.perf_counter() - due) * 1e3)
-    return sorted(lags)[int(len(lags) * 0.99)]
+    return max(lags)
 
 async def main():
     baseline = await control()
     store = MemoryStore()
     botpulse.init(store=store, service="bot", instance="i", resources_interval=None)
-    await asyncio.sleep(4)  # an idle bot: nothing runs but botpulse
+    await asyncio.sleep(8.5)  # an idle bot: nothing runs but botpulse
     botpulse.shutdown()
     now = time.time()
     report = build_report(store, datetime.fromtimestamp(now - 600, tz=timezone.utc),
@@ -162,9 +162,9 @@ def test_an_idle_loop_shows_lag_p99_under_5_ms() -> None:
         [sys.executable, "-c", _IDLE_BOT], capture_output=True, text=True, check=True, timeout=60
     )
     lag = json.loads(out.stdout.strip().splitlines()[-1])
-    assert lag["count"] >= 60  # one sample every 50 ms; p99 tolerates one hiccup of the machine
+    assert lag["count"] >= 7  # one sample a second
     # Under 5 ms; on a machine so loaded that a bare asyncio loop already wakes later than
-    # that, the monitor may add at most 1 ms to what the machine does on its own.
+    # that (its worst of 60 wake-ups), the monitor may add at most 1 ms to it.
     assert lag["p99"] < max(5.0, lag["control_p99"] + 1.0), lag
 
 
@@ -189,7 +189,9 @@ async def photo_handler() -> None:
 
 async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore) -> None:
     botpulse.init(store=memory_store, service="bot", instance="i", resources_interval=None)
-    for _ in range(16):
+    # About a second of sync work on the loop: the watchdog samples where it goes every
+    # quarter of a second while a step runs.
+    for _ in range(36):
         await asyncio.create_task(photo_handler())
     await asyncio.gather(*(asyncio.create_task(photo_handler()) for _ in range(4)))
     botpulse.shutdown()
@@ -197,11 +199,11 @@ async def test_sync_work_on_the_loop_is_timed_per_flow(memory_store: MemoryStore
     report = build_report(memory_store, _from(now - 600), _from(now + 60))
     (on_loop,) = [op for op in report.operations if op.kind == "on_loop"]
     assert on_loop.name == "photo.on_loop"
-    assert on_loop.count == 20
+    assert on_loop.count == 40
     assert 23.5 <= on_loop.p50_ms <= 300  # 24 ms of spinning, stretched on a busy machine
     (finding,) = memory_store.read_findings(*_ALL, type="sync_on_loop")
     assert finding.flow == "photo"
-    assert finding.count == 20
+    assert finding.count == 40
     assert finding.details["on_loop_ms_per_run"] >= 23.5
     frames = [f["frame"] for f in finding.details["heaviest_frames"]]
     assert frames
@@ -262,9 +264,10 @@ async def test_a_block_in_a_plain_callback_is_found_through_the_heartbeat(
     loop = asyncio.get_running_loop()
 
     def on_timer() -> None:
-        time.sleep(0.35)  # the callback's blocking line
+        time.sleep(1.3)  # the callback's blocking line
 
-    loop.call_soon(on_timer)  # a callback, not a task: no step timer, only the heartbeat
+    # A callback, not a task: no step timer, only the heartbeat (once a second) sees it.
+    loop.call_soon(on_timer)
     await _settle(0.3)
     botpulse.shutdown()
     # On a loaded machine the heartbeat may also see the OS pause the loop elsewhere;

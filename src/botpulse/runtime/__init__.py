@@ -45,9 +45,9 @@ class RuntimeSettings:
 
     loop_monitor: bool = True
     blocking_threshold: float = 0.1
-    lag_interval: float = 0.05
+    lag_interval: float = 1.0
     track_loop_time: bool = True
-    resources_interval: float | None = 5.0
+    resources_interval: float | None = 10.0
 
 
 class _LoopStartHook:
@@ -191,11 +191,16 @@ class Runtime:
                 pools = _loaded("pools")
                 if pools is not None:
                     pools.sample_pools(now)
-                caches = _loaded("caches")
-                if caches is not None and now >= next_caches:
+                if now >= next_caches:
+                    # Advanced whether or not caches are in use: a deadline in the past
+                    # would make this thread spin.
                     next_caches = now + _CACHE_INTERVAL
-                    caches.emit_caches(now)
-                due = [next_caches, now + _POOL_POLL]
+                    caches = _loaded("caches")
+                    if caches is not None:
+                        caches.emit_caches(now)
+                due = [next_caches]
+                if pools is not None:
+                    due.append(now + _POOL_POLL)
                 if self.resources is not None and interval is not None:
                     due.append(next_resources)
                 wait = max(min(wait, min(due) - now), 0.001)

@@ -63,9 +63,9 @@ class LoopSettings:
     """How the loop monitor samples and what it calls blocking."""
 
     blocking_threshold: float = 0.1
-    lag_interval: float = 0.05
+    lag_interval: float = 1.0
     track_steps: bool = True
-    poll_interval: float = 0.05
+    poll_interval: float = 0.25
     sync_per_run_ms: float = 10.0
     sync_share: float = 0.2
     sync_min_ms: float = 2.0
