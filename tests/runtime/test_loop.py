@@ -326,3 +326,37 @@ async def test_flows_that_end_outside_timed_steps_are_forgotten(
             await asyncio.create_task(child())
     assert len(monitor._open) <= 5
     assert monitor.flows_dropped == 0
+
+
+def test_audit_lists_runtime_findings_with_advice() -> None:
+    from botpulse._model import Batch, Finding
+    from botpulse.analysis.audit import build_audit
+    from botpulse.store import MemoryStore
+
+    store = MemoryStore()
+    t = 1_700_000_000
+    store.write(
+        Batch(
+            findings=[
+                Finding(
+                    "blocking_call", "bot/h.py:12", flow="stats", service="bot", instance="i",
+                    count=3, total_ns=900_000_000, max_ns=350_000_000,
+                    first_seen_ns=t * 10**9, last_seen_ns=t * 10**9,
+                    source="bot/h.py:12 in stats", details={"calls": "time.sleep"},
+                ),
+                Finding(
+                    "pool_saturation", "db", service="bot", instance="i", total_ns=60 * 10**9,
+                    first_seen_ns=t * 10**9, last_seen_ns=t * 10**9,
+                    details={"advice": "Raise max_size to 6"},
+                ),
+            ]
+        )
+    )  # fmt: skip
+    items = build_audit(store, t - 60, t + 60).to_json()["findings"]
+    assert [(i["type"], i["count"]) for i in items] == [
+        ("pool_saturation", 1),
+        ("blocking_call", 3),
+    ]
+    assert items[0]["advice"] == "Raise max_size to 6"
+    assert "asyncio.to_thread" in items[1]["advice"]
+    assert items[1]["source"] == "bot/h.py:12 in stats"

@@ -22,6 +22,8 @@ from typing import Any
 
 from .._model import Finding
 from ..store.base import SeriesFilter, Store, to_epoch_seconds
+from .runtime import RUNTIME_FINDINGS
+from .runtime import advise as runtime_advice
 
 __all__ = [
     "AUDIT_SCHEMA",
@@ -122,6 +124,11 @@ def build_audit(
     ]
     items = [_item(f) for f in findings]
     items.extend(_slow_from_rollups(store, since, until, service, slow_ms, findings))
+    items.extend(
+        _other_item(f)
+        for f in store.read_findings(since_s, until_s, service=service)
+        if f.type not in _TYPES
+    )
     if db_url:
         items.extend(_index_items(db_url, items, audit.notes))
     else:
@@ -132,6 +139,28 @@ def build_audit(
 
 
 # -- findings → items ---------------------------------------------------------------
+
+
+def _other_item(finding: Finding) -> AuditItem:
+    """Runtime and framework findings (blocking calls, pools, caches, deadlines, ...)."""
+    details = finding.details or {}
+    total_ms = finding.total_ns / _NS_PER_MS
+    if finding.type in RUNTIME_FINDINGS:
+        advice = runtime_advice(finding)
+    else:
+        advice = str(details.get("advice") or f"{finding.type.replace('_', ' ')}: see the details")
+    return AuditItem(
+        type=finding.type,
+        flow=finding.flow,
+        fingerprint=finding.subject,
+        count=finding.count,
+        total_ms=total_ms,
+        saved_ms=total_ms,  # the time the bot spent blocked, saturated or missing
+        source=finding.source,
+        advice=advice,
+        kind="runtime",
+        service=finding.service,
+    )
 
 
 def _item(finding: Finding) -> AuditItem:
