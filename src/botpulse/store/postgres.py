@@ -84,12 +84,19 @@ FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
      AS u(resolution, start, series_id, count, sum_ns, min_ns, max_ns, sketch)
 WHERE r.resolution = u.resolution AND r.start = u.start AND r.series_id = u.series_id
 """
-_UPSERT_SERIES = """
+_INSERT_SERIES = """
 INSERT INTO botpulse_series (service, instance, name, kind, status, flow, tags)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (service, instance, name, kind, status, flow, tags)
-DO UPDATE SET service = EXCLUDED.service
-RETURNING id
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                     %s::text[])
+ORDER BY 1, 2, 3, 4, 5, 6, 7
+ON CONFLICT (service, instance, name, kind, status, flow, tags) DO NOTHING
+"""
+_SELECT_SERIES = """
+SELECT s.id, s.service, s.instance, s.name, s.kind, s.status, s.flow, s.tags
+FROM botpulse_series s
+JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+  AS k(service, instance, name, kind, status, flow, tags)
+  USING (service, instance, name, kind, status, flow, tags)
 """
 _UPSERT_TRACES = """
 INSERT INTO botpulse_traces (series_id, minute, part, max_duration_ns, samples, body)
@@ -395,14 +402,14 @@ class PostgresStore(Store):
         missing = [k for k in keys if k not in self._series_ids]
         if not missing:
             return
-        with conn.cursor() as cur:
-            cur.executemany(_UPSERT_SERIES, [tuple(k) for k in missing], returning=True)
-            for key in missing:
-                row = cur.fetchone()
-                if row is None:  # pragma: no cover - RETURNING always answers
-                    raise StoreError(f"PostgreSQL store {self._shown}: series id missing")
-                new[key] = int(row[0])
-                cur.nextset()
+        # DO NOTHING, then read the ids: no lock is taken on rows that already exist
+        # (DO UPDATE would lock them against the foreign-key checks of other writers).
+        columns = _columns([tuple(k) for k in missing], 7)
+        conn.execute(_INSERT_SERIES, columns)
+        for row in conn.execute(_SELECT_SERIES, columns).fetchall():
+            new[SeriesKey(*row[1:])] = int(row[0])
+        if any(k not in new for k in missing):  # pragma: no cover - inserted just above
+            raise StoreError(f"PostgreSQL store {self._shown}: series ids missing")
 
     def _write_rollups(
         self,
