@@ -353,3 +353,53 @@ def test_nothing_buffered_is_lost_across_a_restart(own_server: tuple[str, str]) 
         ("r1", "cmd", "flow", "ok"): 2500,
         ("r1", "db.query", "db", "ok"): 2500,
     }
+
+
+def test_a_statement_stuck_on_a_lock_times_out_as_an_outage(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botpulse.store.postgres as pg
+
+    monkeypatch.setattr(pg, "STATEMENT_TIMEOUT_MS", 300)
+    store = PostgresStore(url)
+    store.write(_batch())
+    with psycopg.connect(url) as blocker:  # not autocommit: holds the lock until rollback
+        blocker.execute("LOCK TABLE botpulse_rollups IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot write"):
+            store.write(_batch())
+        # Two attempts (the batch is retried once on a fresh connection), each cut short.
+        assert time.monotonic() - started < 5
+        blocker.rollback()
+    store.write(_batch())
+    summary = store.summarize(DAY0, DAY0 + 60, now=DAY0 + 60)
+    assert summary.rollups[("bot", "cmd", "flow", "ok")].count == 2
+    store.close()
+
+
+def test_without_psycopg_the_import_error_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.delitem(sys.modules, "botpulse.store.postgres")
+    with pytest.raises(ImportError, match=r"pip install 'botpulse\[postgres\]'"):
+        open_store("postgresql://u:pw@127.0.0.1:1/x")
+
+
+def test_init_with_the_server_down_starts_and_writes_once_it_is_up(
+    own_server: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, directory = own_server
+    env = {**os.environ, "BOTPULSE_TEST_POSTGRES_PORT": url.rsplit(":", 1)[1].split("/")[0]}
+    _service("stop", directory, env)
+    botpulse.init(store=url, service="late", instance="l1", flush_interval=0.1)
+    try:
+        assert any("not available yet" in r.getMessage() for r in caplog.records)
+        _record(100)
+        _service("start", directory, env)
+        final = botpulse.shutdown(timeout=30)
+    finally:
+        botpulse.shutdown(timeout=5)
+    assert final is not None
+    assert final.written == final.recorded == 200, final
+    assert total(url) == {("l1", "cmd", "flow", "ok"): 100, ("l1", "db.query", "db", "ok"): 100}
