@@ -403,3 +403,26 @@ def test_init_with_the_server_down_starts_and_writes_once_it_is_up(
     assert final is not None
     assert final.written == final.recorded == 200, final
     assert total(url) == {("l1", "cmd", "flow", "ok"): 100, ("l1", "db.query", "db", "ok"): 100}
+
+
+def test_a_newer_schema_is_refused_and_an_up_to_date_one_needs_no_ddl(url: str) -> None:
+    PostgresStore(url).close()
+    reader_url = url
+    with psycopg.connect(url, autocommit=True) as conn:
+        role = f"bp_reader_{os.getpid()}"
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        reader_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+        try:
+            with open_store(reader_url, create=False) as store:  # SELECT only: no CREATE
+                assert store.series() == []
+        finally:
+            conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}")
+            conn.execute(f"REVOKE USAGE ON SCHEMA {schema} FROM {role}")
+            conn.execute(f"DROP ROLE {role}")
+        conn.execute("UPDATE botpulse_schema SET version = version + 1")
+    with pytest.raises(StoreError, match="newer than this botpulse"):
+        open_store(url)

@@ -93,22 +93,31 @@ def migrate(conn: Any, *, create: bool = True) -> int:
     database without botpulse's tables raises :class:`StoreError` instead.
     """
     with conn.transaction():
-        if not create:
-            found = conn.execute("SELECT to_regclass('botpulse_schema')").fetchone()
-            if found is None or found[0] is None:
-                raise StoreError("no botpulse tables in this database (nothing recorded yet)")
+        version = _version(conn)
+        if version == SCHEMA_VERSION:
+            return version  # up to date: no lock, no DDL (a read-only user gets here)
+        if version is None and not create:
+            raise StoreError("no botpulse tables in this database (nothing recorded yet)")
         conn.execute(_LOCK)
         conn.execute("CREATE TABLE IF NOT EXISTS botpulse_schema (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM botpulse_schema").fetchone()
-        version = int(row[0]) if row and row[0] is not None else 0
-        if version > SCHEMA_VERSION:
+        found = _version(conn) or 0  # another process may have migrated while we waited
+        if found > SCHEMA_VERSION:
             raise StoreError(
-                f"schema version {version} is newer than this botpulse understands "
+                f"schema version {found} is newer than this botpulse understands "
                 f"({SCHEMA_VERSION}); upgrade botpulse"
             )
-        for script in MIGRATIONS[version:]:
+        for script in MIGRATIONS[found:]:
             conn.execute(script)
-        if version < SCHEMA_VERSION:
+        if found < SCHEMA_VERSION:
             conn.execute("DELETE FROM botpulse_schema")
             conn.execute("INSERT INTO botpulse_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
-    return version
+    return found
+
+
+def _version(conn: Any) -> int | None:
+    """The schema version, or None when botpulse's tables are not there."""
+    (table,) = conn.execute("SELECT to_regclass('botpulse_schema')").fetchone()
+    if table is None:
+        return None
+    (version,) = conn.execute("SELECT max(version) FROM botpulse_schema").fetchone()
+    return int(version) if version is not None else 0
