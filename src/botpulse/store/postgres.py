@@ -62,8 +62,8 @@ _PERMANENT_WORDS = ("authentication failed", "does not exist", "permission denie
 
 _INSERT_NEW_ROLLUPS = """
 INSERT INTO botpulse_rollups (resolution, start, series_id, count, sum_ns, min_ns, max_ns, sketch)
-SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-                     %s::bigint[], %s::bigint[], %s::bytea[])
+SELECT * FROM unnest(%b::int[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],
+                     %b::bigint[], %b::bigint[], %b::bytea[])
 ORDER BY 1, 2, 3
 ON CONFLICT (resolution, start, series_id) DO NOTHING
 RETURNING resolution, start, series_id
@@ -71,7 +71,7 @@ RETURNING resolution, start, series_id
 _LOCK_ROLLUPS = """
 SELECT r.resolution, r.start, r.series_id, r.count, r.sum_ns, r.min_ns, r.max_ns, r.sketch
 FROM botpulse_rollups r
-JOIN unnest(%s::int[], %s::bigint[], %s::bigint[]) AS k(resolution, start, series_id)
+JOIN unnest(%b::int[], %b::bigint[], %b::bigint[]) AS k(resolution, start, series_id)
   USING (resolution, start, series_id)
 ORDER BY 1, 2, 3
 FOR UPDATE OF r
@@ -79,22 +79,22 @@ FOR UPDATE OF r
 _UPDATE_ROLLUPS = """
 UPDATE botpulse_rollups r
 SET count = u.count, sum_ns = u.sum_ns, min_ns = u.min_ns, max_ns = u.max_ns, sketch = u.sketch
-FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-            %s::bigint[], %s::bigint[], %s::bytea[])
+FROM unnest(%b::int[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],
+            %b::bigint[], %b::bigint[], %b::bytea[])
      AS u(resolution, start, series_id, count, sum_ns, min_ns, max_ns, sketch)
 WHERE r.resolution = u.resolution AND r.start = u.start AND r.series_id = u.series_id
 """
 _INSERT_SERIES = """
 INSERT INTO botpulse_series (service, instance, name, kind, status, flow, tags)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                     %s::text[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                     %b::text[])
 ORDER BY 1, 2, 3, 4, 5, 6, 7
 ON CONFLICT (service, instance, name, kind, status, flow, tags) DO NOTHING
 """
 _SELECT_SERIES = """
 SELECT s.id, s.service, s.instance, s.name, s.kind, s.status, s.flow, s.tags
 FROM botpulse_series s
-JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+JOIN unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
   AS k(service, instance, name, kind, status, flow, tags)
   USING (service, instance, name, kind, status, flow, tags)
 """
@@ -421,21 +421,37 @@ class PostgresStore(Store):
             return
         deltas = {(res, start, ids[key]): r for (res, start, key), r in expanded.items()}
         order = sorted(deltas)
-        rows = [
-            (*k, r.count, r.sum_ns, r.min_ns, r.max_ns, r.sketch.to_bytes(deflate=False))
-            for k in order
-            for r in (deltas[k],)
-        ]
-        inserted = {
-            (int(a), int(b), int(c))
-            for a, b, c in conn.execute(_INSERT_NEW_ROLLUPS, _columns(rows, 8)).fetchall()
-        }
-        existing = [k for k in order if k not in inserted]
-        if not existing:
-            return
-        locked = conn.execute(_LOCK_ROLLUPS, _columns(existing, 3)).fetchall()
-        updates = []
-        for res, start, sid, count, sum_ns, min_ns, max_ns, blob in locked:
+        updates = self._merge_locked(conn, order, deltas)
+        merged = {row[:3] for row in updates}
+        missing = [k for k in order if k not in merged]
+        if missing:
+            rows = [
+                (*k, d.count, d.sum_ns, d.min_ns, d.max_ns, d.sketch.to_bytes(deflate=False))
+                for k in missing
+                for d in (deltas[k],)
+            ]
+            inserted = {
+                (int(a), int(b), int(c))
+                for a, b, c in conn.execute(_INSERT_NEW_ROLLUPS, _columns(rows, 8)).fetchall()
+            }
+            # Rows another writer inserted since we looked: merge into them as well.
+            late = [k for k in missing if k not in inserted]
+            if late:
+                updates += self._merge_locked(conn, late, deltas)
+        if updates:
+            conn.execute(_UPDATE_ROLLUPS, _columns(updates, 8))
+
+    def _merge_locked(
+        self,
+        conn: Any,
+        keys: list[tuple[int, int, int]],
+        deltas: dict[tuple[int, int, int], Rollup],
+    ) -> list[tuple[Any, ...]]:
+        """Lock the existing rows of ``keys`` (in key order) and merge their deltas."""
+        updates: list[tuple[Any, ...]] = []
+        for res, start, sid, count, sum_ns, min_ns, max_ns, blob in conn.execute(
+            _LOCK_ROLLUPS, _columns(keys, 3)
+        ).fetchall():
             key = (int(res), int(start), int(sid))
             delta = deltas[key]
             try:
@@ -450,10 +466,10 @@ class PostgresStore(Store):
                     sum_ns + delta.sum_ns,
                     min(min_ns, delta.min_ns),
                     max(max_ns, delta.max_ns),
-                    sketch.to_bytes(deflate=res != MINUTE),
+                    sketch.to_bytes(deflate=False),
                 )
             )
-        conn.execute(_UPDATE_ROLLUPS, _columns(updates, 8))
+        return updates
 
     def apply_retention(self, now_s: float | None = None) -> int:
         now = time.time() if now_s is None else now_s
