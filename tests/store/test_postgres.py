@@ -26,7 +26,7 @@ from tests.servers import server_url
 from tests.store.pg import fresh_schema
 
 import botpulse
-from botpulse._model import MINUTE, Batch, Operation
+from botpulse._model import MINUTE, Batch, Finding, Operation
 from botpulse.cli import main
 from botpulse.errors import ConfigurationError, StoreError, StoreUnavailable
 from botpulse.store import SeriesFilter, open_store
@@ -125,6 +125,37 @@ def test_the_cli_reads_a_postgres_store_and_masks_its_password(url: str) -> None
     assert "leaderboard" in result.stdout
     assert "hunter2-canary" not in result.stdout + result.stderr
     assert "postgres:***@" in result.stdout
+
+    # botpulse audit reads the findings the detectors stored there.
+    now_ns = time.time_ns()
+    finding = Finding(
+        type="n_plus_one",
+        subject="SELECT score FROM matches WHERE id = ?",
+        flow="stats",
+        service="bot",
+        instance="a",
+        count=3,
+        total_ns=90 * MS,
+        max_ns=40 * MS,
+        first_seen_ns=now_ns - 10 * NS,
+        last_seen_ns=now_ns - 5 * NS,
+        source="bot.py:12",
+        details={"per_flow": 12},
+    )
+    with open_store(url) as store:
+        store.write(Batch(findings=[finding]))
+    audit = CliRunner().invoke(
+        main, ["audit", "--store", secret_url, "--format", "json"], catch_exceptions=False
+    )
+    assert audit.exit_code == 0, audit.output
+    (found,) = json.loads(audit.stdout)["findings"]
+    assert (found["type"], found["flow"], found["count"], found["source"]) == (
+        "n_plus_one",
+        "stats",
+        3,
+        "bot.py:12",
+    )
+    assert "hunter2-canary" not in audit.stdout + audit.stderr
 
 
 def test_missing_tables_unreachable_server_and_secrets_fail_cleanly(url: str) -> None:
