@@ -457,3 +457,35 @@ def test_a_newer_schema_is_refused_and_an_up_to_date_one_needs_no_ddl(url: str) 
         conn.execute("UPDATE botpulse_schema SET version = version + 1")
     with pytest.raises(StoreError, match="newer than this botpulse"):
         open_store(url)
+
+
+@pytest.mark.forks
+def test_a_bot_that_forks_writes_each_event_once_through_its_own_connection(url: str) -> None:
+    botpulse.init(store=url, service="f", instance="parent", flush_interval=0.05)
+    try:
+        _record(100)
+        _wait_written(200)
+        time.sleep(0.2)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                _record(50)
+                final = botpulse.shutdown(timeout=20)
+                code = 0 if final and final.written == final.recorded == 100 else 2
+            finally:
+                os._exit(code)
+        _record(100)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        final = botpulse.shutdown(timeout=20)
+    finally:
+        botpulse.shutdown(timeout=5)
+    assert final is not None
+    assert final.written == final.recorded == 400
+    assert total(url) == {
+        ("parent", "cmd", "flow", "ok"): 200,
+        ("parent", "db.query", "db", "ok"): 200,
+        (f"parent:{pid}", "cmd", "flow", "ok"): 50,
+        (f"parent:{pid}", "db.query", "db", "ok"): 50,
+    }
