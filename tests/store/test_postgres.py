@@ -29,7 +29,7 @@ import botpulse
 from botpulse._model import MINUTE, Batch, Finding, Operation
 from botpulse.cli import main
 from botpulse.errors import ConfigurationError, StoreError, StoreUnavailable
-from botpulse.store import SeriesFilter, open_store
+from botpulse.store import DropCount, SeriesFilter, Store, open_store
 from botpulse.store._pg_schema import SCHEMA_VERSION
 from botpulse.store.postgres import PostgresStore
 from botpulse.testing import capture
@@ -489,3 +489,28 @@ def test_a_bot_that_forks_writes_each_event_once_through_its_own_connection(url:
         (f"parent:{pid}", "cmd", "flow", "ok"): 50,
         (f"parent:{pid}", "db.query", "db", "ok"): 50,
     }
+
+
+def test_open_ended_and_fractional_windows_read_like_the_memory_store(url: str) -> None:
+    from botpulse.store import MemoryStore
+
+    stores = [PostgresStore(url), MemoryStore()]
+    ops = [Operation("cmd", int((DAY0 + t) * NS), 5 * MS, kind="flow") for t in (0, 59.5, 61, 3700)]
+    for store in stores:
+        store.write_operations(ops, service="bot", instance="a")
+        store.write(Batch(drops=[DropCount("bot", "a", DAY0 + 60, "buffer_full", 3)]))
+
+    def reads(store: Store, since: float, until: float) -> tuple[object, ...]:
+        traces = store.read_traces(since, until, limit=100, order="recent")
+        return (
+            [t.started_ns for t in traces],
+            store.read_drops(since, until),
+            [f.type for f in store.read_findings(since, until)],
+            sum(r.count for r in store.read_rollups(MINUTE, DAY0, DAY0 + 120, SeriesFilter())),
+        )
+
+    inf = float("inf")
+    for since, until in ((-inf, inf), (DAY0 + 0.5, DAY0 + 60.5), (DAY0 + 59.5, DAY0 + 61.0)):
+        assert reads(stores[0], since, until) == reads(stores[1], since, until), (since, until)
+    for store in stores:
+        store.close()

@@ -52,6 +52,12 @@ def _postgres_url(url: str, port: int | None, shown: str) -> StoreURL:
         )
     if "\x00" in url:
         raise ConfigurationError(f"store URL {shown!r} contains a NUL character")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"store URL {shown!r} is not valid text (lone surrogate)"
+        ) from None
     return StoreURL("postgresql", parts.path.lstrip("/"), url)
 
 

@@ -131,11 +131,19 @@ ON CONFLICT (start, service, instance, type, flow, subject) DO UPDATE SET
 _BIG = 2**62
 
 
+def _bound(value: float) -> float:
+    """``value`` within what a BIGINT holds (windows may be open-ended: ±inf)."""
+    return 0.0 if math.isnan(value) else max(-_BIG, min(_BIG, value))
+
+
 def _clamp(value: float) -> int:
-    """A number as a BIGINT PostgreSQL accepts (windows may be open-ended)."""
-    if math.isnan(value):
-        return 0
-    return int(max(-_BIG, min(_BIG, value)))
+    """A number as a BIGINT PostgreSQL accepts, rounded down."""
+    return math.floor(_bound(value))
+
+
+def _ceil(value: float) -> int:
+    """A number as a BIGINT PostgreSQL accepts, rounded up."""
+    return math.ceil(_bound(value))
 
 
 def _slowest_key(sample: TraceSample) -> tuple[int, int]:
@@ -482,14 +490,14 @@ class PostgresStore(Store):
                     for res in (MINUTE, HOUR, DAY):
                         cur = conn.execute(
                             "DELETE FROM botpulse_rollups WHERE resolution = %s AND start < %s",
-                            (res, _clamp(retention.horizon(res, now))),
+                            (res, _ceil(retention.horizon(res, now))),
                         )
                         deleted += max(cur.rowcount, 0)
-                    horizon = _clamp(now - retention.rollups_days * DAY)
+                    horizon = _ceil(now - retention.rollups_days * DAY)
                     for sql, limit in (
                         (
                             "DELETE FROM botpulse_traces WHERE minute < %s",
-                            _clamp(now - retention.traces_days * DAY),
+                            _ceil(now - retention.traces_days * DAY),
                         ),
                         ("DELETE FROM botpulse_drops WHERE start < %s", horizon),
                         ("DELETE FROM botpulse_findings WHERE start < %s", horizon),
@@ -527,7 +535,7 @@ class PostgresStore(Store):
             "SELECT series_id, start, count, sum_ns, min_ns, max_ns, sketch FROM botpulse_rollups "
             "WHERE resolution = %s AND start >= %s AND start < %s AND series_id = ANY(%s) "
             "ORDER BY start, series_id",
-            (resolution, _clamp(start_s), _clamp(end_s), list(series)),
+            (resolution, _ceil(start_s), _ceil(end_s), list(series)),
         )
         for sid, start, count, sum_ns, min_ns, max_ns, blob in rows:
             try:
@@ -553,8 +561,8 @@ class PostgresStore(Store):
         if not series:
             return []
         recent = order == "recent"
-        since_ns, until_ns = _clamp(since_s * 1e9), _clamp(until_s * 1e9)
-        window = (_clamp(math.floor(since_s / 60) * 60), _clamp(math.ceil(until_s)))
+        since_ns, until_ns = since_s * 1e9, until_s * 1e9  # compared as the memory store does
+        window = (_clamp(since_s) // 60 * 60, _ceil(until_s))
         # Best groups first, a page at a time; stop once no later group can make the cut.
         sql = (
             "SELECT series_id, minute, max_duration_ns, body FROM botpulse_traces "  # noqa: S608
@@ -602,7 +610,7 @@ class PostgresStore(Store):
             "read drop counts",
             "SELECT reason, SUM(count) FROM botpulse_drops WHERE start > %s AND start < %s "
             "GROUP BY reason",
-            (_clamp(since_s - 60), _clamp(until_s)),
+            (_clamp(since_s - 60), _ceil(until_s)),
         )
         return {reason: int(total) for reason, total in rows}
 
@@ -620,7 +628,7 @@ class PostgresStore(Store):
             "first_seen_ns, last_seen_ns, source, example, details FROM botpulse_findings "
             "WHERE start >= %s AND start < %s"
         )
-        args: list[Any] = [_clamp(since_s // HOUR * HOUR), _clamp(math.ceil(until_s))]
+        args: list[Any] = [_clamp(since_s) // HOUR * HOUR, _ceil(until_s)]
         for column, value in (("type", type), ("service", service), ("instance", instance)):
             if value is not None:
                 sql += f" AND {column} = %s"
