@@ -514,3 +514,24 @@ def test_open_ended_and_fractional_windows_read_like_the_memory_store(url: str) 
         assert reads(stores[0], since, until) == reads(stores[1], since, until), (since, until)
     for store in stores:
         store.close()
+
+
+def test_activity_reads_equal_the_generic_ones(url: str) -> None:
+    from botpulse.store import MemoryStore
+
+    stores = [PostgresStore(url), MemoryStore()]
+    ops = [
+        Operation("cmd", int((DAY0 + m * 60 + 1) * NS), 5 * MS, kind="flow", status=status)
+        for m in (0, 1, 5, 70, 200)
+        for status in ("ok", "error")
+    ]
+    for store in stores:
+        store.write_operations(ops, service="bot", instance="a")
+        store.write_operations(ops[:3], service="bot", instance="b")
+    now = DAY0 + 86_400
+    pg, memory = (s.read_activity(DAY0 - 3600, now, now=now) for s in stores)
+    assert [(a.instance, a.count, a.errors, a.spans) for a in pg] == [
+        (a.instance, a.count, a.errors, a.spans) for a in memory
+    ]
+    for store in stores:
+        store.close()

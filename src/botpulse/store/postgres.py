@@ -544,6 +544,29 @@ class PostgresStore(Store):
                 raise StoreError(f"PostgreSQL store {self._shown}: damaged sketch: {exc}") from exc
             yield Rollup(series[sid], int(start), resolution, count, sum_ns, min_ns, max_ns, sketch)
 
+    def _activity_rows(
+        self, resolution: int, start_s: int, end_s: int, selector: SeriesFilter, *, sketches: bool
+    ) -> Iterator[Rollup]:
+        # An activity read needs each row's series, start and count: no sketch is read.
+        if sketches:
+            return super()._activity_rows(resolution, start_s, end_s, selector, sketches=True)
+        series = self._series_map(selector, "read rollups")
+        if not series:
+            return iter(())
+        rows = self._read(
+            "read rollups",
+            "SELECT series_id, start, count FROM botpulse_rollups "
+            "WHERE resolution = %s AND start >= %s AND start < %s AND series_id = ANY(%s)",
+            (resolution, _ceil(start_s), _ceil(end_s), list(series)),
+        )
+        empty = Sketch()
+        return iter(
+            [
+                Rollup(series[sid], int(start), resolution, count, 0, 0, 0, empty)
+                for sid, start, count in rows
+            ]
+        )
+
     def read_traces(
         self,
         since_s: float,
