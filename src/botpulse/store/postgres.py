@@ -429,25 +429,21 @@ class PostgresStore(Store):
             return
         deltas = {(res, start, ids[key]): r for (res, start, key), r in expanded.items()}
         order = sorted(deltas)
-        updates = self._merge_locked(conn, order, deltas)
-        merged = {row[:3] for row in updates}
-        missing = [k for k in order if k not in merged]
-        if missing:
-            rows = [
-                (*k, d.count, d.sum_ns, d.min_ns, d.max_ns, d.sketch.to_bytes(deflate=False))
-                for k in missing
-                for d in (deltas[k],)
-            ]
-            inserted = {
-                (int(a), int(b), int(c))
-                for a, b, c in conn.execute(_INSERT_NEW_ROLLUPS, _columns(rows, 8)).fetchall()
-            }
-            # Rows another writer inserted since we looked: merge into them as well.
-            late = [k for k in missing if k not in inserted]
-            if late:
-                updates += self._merge_locked(conn, late, deltas)
-        if updates:
-            conn.execute(_UPDATE_ROLLUPS, _columns(updates, 8))
+        # Insert first, then lock what already existed: each phase goes in key order, and
+        # a writer that meets another's uncommitted insert waits for it during the insert
+        # phase, before holding any row lock: no lock cycles between writers.
+        rows = [
+            (*k, d.count, d.sum_ns, d.min_ns, d.max_ns, d.sketch.to_bytes(deflate=False))
+            for k in order
+            for d in (deltas[k],)
+        ]
+        inserted = {
+            (int(a), int(b), int(c))
+            for a, b, c in conn.execute(_INSERT_NEW_ROLLUPS, _columns(rows, 8)).fetchall()
+        }
+        existing = [k for k in order if k not in inserted]
+        if existing:
+            conn.execute(_UPDATE_ROLLUPS, _columns(self._merge_locked(conn, existing, deltas), 8))
 
     def _merge_locked(
         self,
