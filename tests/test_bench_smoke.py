@@ -86,7 +86,7 @@ def test_quick_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
     for figure in targets.values():
         assert isinstance(figure["value"], (int, float)), figure
         # The verdict is the target applied to the value (in the figure's own unit).
-        match = re.fullmatch(r"(<=|>=) ([\d.,]+)\s*(%|x|s|ms|MB)?", figure["target"])
+        match = re.fullmatch(r"(<=|>=) ([\d.,]+)\s*(%|x|s|ms|ns|MB)?", figure["target"])
         assert match, figure
         limit = float(match[2].replace(",", ""))
         expected = figure["value"] <= limit if match[1] == "<=" else figure["value"] >= limit

@@ -132,9 +132,7 @@ def _open(store: str | Store | None, check_store: bool, retention: Retention | N
         if check_store:
             raise ConfigurationError(f"store {parsed} is not usable: {exc}") from exc
         logger.warning("botpulse: store %s not available yet (%s); will retry", parsed, exc)
-        from .store.sqlite import SQLiteStore
-
-        return SQLiteStore(parsed.path, retention=retention, connect=False)
+        return open_store(store, retention=retention, connect=False)
     except StoreError as exc:
         raise ConfigurationError(f"store {parsed} is not usable: {exc}") from exc
 

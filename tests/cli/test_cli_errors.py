@@ -49,7 +49,10 @@ def truncated_store(tmp_path: Path, known: KnownStore) -> str:
     ("args", "expected"),
     [
         (["--store", "mysql://root:hunter2-canary@db/bot"], ["'mysql'", "sqlite, memory"]),
-        (["--store", "postgresql://bob:hunter2-canary@db:5432/bot"], ["bob:***@db", "sqlite"]),
+        (
+            ["--store", "postgresql://bob:hunter2-canary@db:5432/bot"],
+            ["bob:***@db", "cannot connect"],
+        ),
         (["--store", "botpulse.db"], ["has no scheme", "sqlite:///botpulse.db"]),
         (["--since", "5 fortnights"], ["--since '5 fortnights'", "15m"]),
         (["--since", "2026-13-45T10:00"], ["--since '2026-13-45T10:00'", "ISO-8601"]),

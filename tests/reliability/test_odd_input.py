@@ -431,7 +431,7 @@ def test_fuzz_store_urls_raise_only_configuration_errors() -> None:
         except ConfigurationError as exc:
             message = str(exc)
         else:
-            assert parsed.scheme in ("sqlite", "memory")
+            assert parsed.scheme in ("sqlite", "memory", "postgresql")
             return
         assert "\n" not in message  # one line
 

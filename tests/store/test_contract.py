@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.store.pg import fresh_schema
 
 from botpulse._model import DAY, HOUR, MINUTE
 from botpulse.store import (
@@ -34,10 +35,16 @@ def op(name: str, at_s: float, ms: float, **kw) -> Operation:  # type: ignore[no
     return Operation(name=name, started_ns=int(at_s * NS), duration_ns=int(ms * MS), **kw)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         s: Store = MemoryStore()
+    elif request.param == "postgres":
+        with fresh_schema() as url:
+            s = open_store(url)
+            yield s
+            s.close()
+        return
     else:
         s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
     yield s

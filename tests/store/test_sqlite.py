@@ -121,7 +121,7 @@ def test_vanished_file_is_reported_then_recreated(tmp_path: Path) -> None:
         ("sqlite:///", "names no database file"),
         ("botpulse.db", "no scheme"),
         ("sqlite:///:memory:", "memory://"),
-        ("postgresql://u:hunter2@h/db", "not available in this version"),
+        ("postgresql://u:hunter2@h:port/db", "invalid port"),
         ("", "non-empty"),
     ],
 )

@@ -1,7 +1,9 @@
 """Stores: where rollups and trace samples live. ``open_store(url)`` picks the backend.
 
 The embedded default is SQLite (``sqlite:///botpulse.db``); ``memory://`` keeps data
-in the process. Every backend implements :class:`Store` and passes the contract tests.
+in the process; ``postgresql://user:password@host:5432/dbname`` (extra ``postgres``)
+lets many processes and hosts share one store. Every backend implements :class:`Store`
+and passes the contract tests.
 """
 
 from __future__ import annotations
@@ -39,11 +41,14 @@ def open_store(
     *,
     create: bool = True,
     retention: Retention | None = None,
+    connect: bool = True,
 ) -> Store:
     """The store for ``url`` (or ``url`` itself if it already is a :class:`Store`).
 
     ``create=False`` refuses to create a missing SQLite file (readers such as the CLI
-    use it so a typo does not leave an empty database behind). Raises
+    use it so a typo does not leave an empty database behind; for PostgreSQL it refuses
+    a database without botpulse's tables). ``connect=False`` opens nothing yet: the
+    first write connects (the pipeline retries until it can). Raises
     :class:`~botpulse.errors.ConfigurationError` for a bad URL and
     :class:`~botpulse.errors.StoreError` when the store cannot be opened.
 
@@ -57,6 +62,10 @@ def open_store(
     parsed = parse_store_url(url)
     if parsed.scheme == "memory":
         return MemoryStore(retention)
+    if parsed.scheme == "postgresql":
+        from .postgres import PostgresStore  # imports psycopg: only when asked for
+
+        return PostgresStore(parsed.raw, create=create, retention=retention, connect=connect)
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(parsed.path, create=create, retention=retention)
+    return SQLiteStore(parsed.path, create=create, retention=retention, connect=connect)
