@@ -135,13 +135,21 @@ def simulate(
     ):
         events += aggregator.add_operations(ops)
         w0 = time.perf_counter()
-        store.write(aggregator.batch((sec + 1) * 10**9))
+        batch = aggregator.batch((sec + 1) * 10**9)
+        batch.now_ns = (sec + 1) * 10**9  # the simulated clock: open minutes are staged
+        store.write(batch)
         aggregator.commit()
+        if sec % 60 == 0:  # as the pipeline does every minute
+            store.fold(sec + 1, limit=4)
         write_s += time.perf_counter() - w0
         if elapsed in snapshot_at:
             snapshots[elapsed] = breakdown(path)
-    store.write(aggregator.batch(None))
+    final = aggregator.batch(None)
+    final.final = True
+    store.write(final)
     aggregator.commit()
+    while store.fold(SIM_START_S + seconds + 2 * 3600, limit=100):
+        pass
     store.close()
     snapshots[seconds] = breakdown(path)
     return {

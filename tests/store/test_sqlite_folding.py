@@ -117,3 +117,26 @@ def test_retention_keeps_minute_rows_of_hours_not_folded(tmp_path: Path) -> None
     assert total(store, t + 10 * DAY) == 1  # now from the hour and day rows
     assert list(store.read_rollups(MINUTE, t, t + HOUR, SeriesFilter())) == []
     store.close()
+
+
+def test_hour_and_day_rollups_given_as_such_are_kept_and_folded(tmp_path: Path) -> None:
+    from botpulse._model import Batch, Rollup, SeriesKey
+    from botpulse._sketch import Sketch
+
+    store = SQLiteStore(tmp_path / "c.db")
+    key = SeriesKey("bot", "a", "cmd", "flow", "ok")
+
+    def rollup(start: int, res: int, count: int) -> Rollup:
+        sketch = Sketch()
+        sketch.add(5 * MS, count)
+        return Rollup(key, start, res, count, count * 5 * MS, 5 * MS, 5 * MS, sketch)
+
+    # Imported history: a day as a day row, the next day as hour rows, then minutes.
+    store.write(Batch([rollup(DAY0, DAY, 100)]))
+    store.write(Batch([rollup(DAY0 + DAY + h * HOUR, HOUR, 10) for h in range(3)]))
+    flush(store, DAY0 + 2 * DAY + 10 * MINUTE, [DAY0 + DAY + 5 * HOUR + 1])
+    while store.fold(DAY0 + 3 * DAY):
+        pass
+    assert total(store, DAY0 + 3 * DAY) == 131
+    days = {r.start: r.count for r in store.read_rollups(DAY, DAY0, DAY0 + 2 * DAY, SeriesFilter())}
+    assert days == {DAY0: 100, DAY0 + DAY: 31}

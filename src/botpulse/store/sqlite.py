@@ -42,7 +42,6 @@ from .base import (
     SeriesFilter,
     Store,
     default_group,
-    expand_resolutions,
     merge_findings,
 )
 
@@ -100,11 +99,11 @@ _READER_BUSY_MS = 5000
 
 
 def _merge_sketches(a: bytes, b: bytes) -> bytes:
-    # Rows of the open hour are merged at every flush: skip deflate here (fast); the
-    # fold of the hour rewrites its minute rows compactly (_fold_hour).
+    # Called only when a row already exists: late data, imports, several writers of one
+    # series (open minutes are staged, so a flush never merges sketches).
     sketch = Sketch.from_bytes(a)
     sketch.merge_bytes(b)
-    return sketch.to_bytes(deflate=False)
+    return sketch.to_bytes()
 
 
 def _slowest_key(sample: TraceSample) -> tuple[int, int]:
@@ -132,12 +131,13 @@ _SEP = (",", ":")
 
 
 def _minute_rollups(rollups: list[Rollup]) -> dict[tuple[int, SeriesKey], Rollup]:
-    """Minute rollups per (start, series); merged (copied) only where a key repeats."""
+    """Minute rollups per (start, series); merged (copied) only where a key repeats.
+
+    Coarser rollups (imported history) are left out: :meth:`SQLiteStore._write_coarse`.
+    """
     out: dict[tuple[int, SeriesKey], Rollup] = {}
     for r in rollups:
         if r.resolution != MINUTE:
-            for (_res, start, series), expanded in expand_resolutions([r], (MINUTE,)).items():
-                out[(start, series)] = expanded
             continue
         slot = (r.start, r.key)
         have = out.get(slot)
@@ -453,6 +453,9 @@ class SQLiteStore(Store):
                     self._stage(conn, staged)
                     direct.extend(self._take_staged(conn, self._writer_id, open_from))
                     self._write_minutes(conn, direct)
+                    coarse = [r for r in batch.rollups if r.resolution != MINUTE]
+                    if coarse:
+                        self._write_coarse(conn, coarse, new_ids)
                     conn.executemany(
                         "INSERT INTO traces (series_id, minute, part, max_duration_ns, samples, "
                         "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, minute, part) "
@@ -545,7 +548,7 @@ class SQLiteStore(Store):
         conn.executemany(
             _UPSERT_ROLLUP,
             [
-                (MINUTE, start, sid, count, sum_ns, min_ns, max_ns, sketch.to_bytes(deflate=False))
+                (MINUTE, start, sid, count, sum_ns, min_ns, max_ns, sketch.to_bytes())
                 for start, sid, count, sum_ns, min_ns, max_ns, sketch in rows
             ],
         )
@@ -591,6 +594,46 @@ class SQLiteStore(Store):
                 for (res, bucket, sid), (c, s, lo, hi, sk) in late.items()
             ],
         )
+
+    def _write_coarse(
+        self, conn: sqlite3.Connection, rollups: list[Rollup], new_ids: dict[SeriesKey, int]
+    ) -> None:
+        """Hour and day rollups given as such (imported history): complete as they are.
+
+        A bucket not seen before is marked folded (no finer rows to fold); a pending one
+        stays pending (its fold adds the finer rows to what is written here). An hour also
+        reaches its day row when that day is already folded, else the day's fold does it.
+        """
+        rows: list[tuple[Any, ...]] = []
+        for r in rollups:
+            res = r.resolution if r.resolution in (HOUR, DAY) else DAY
+            start = r.start - r.start % res
+            sid = self._series_id(conn, r.key, new_ids)
+            blob = r.sketch.to_bytes()
+            rows.append((res, start, sid, r.count, r.sum_ns, r.min_ns, r.max_ns, blob))
+        buckets = sorted({(row[0], row[1]) for row in rows})
+        conn.executemany(
+            "INSERT OR IGNORE INTO fold_state (resolution, start, folded) VALUES (?, ?, 1)",
+            buckets,
+        )
+        days = sorted({(DAY, row[1] - row[1] % DAY) for row in rows if row[0] == HOUR})
+        conn.executemany(
+            "INSERT OR IGNORE INTO fold_state (resolution, start, folded) VALUES (?, ?, 0)", days
+        )
+        folded_days = {
+            int(start)
+            for (start,) in conn.execute(
+                "SELECT start FROM fold_state WHERE resolution = ? AND folded = 1", (DAY,)
+            )
+        }
+        # A day row given directly keeps its own fold state; an hour row of a day that is
+        # already complete is added to it (the day will not be folded again).
+        rows += [
+            (DAY, row[1] - row[1] % DAY, *row[2:])
+            for row in rows
+            if row[0] == HOUR and row[1] - row[1] % DAY in folded_days
+        ]
+        conn.executemany(_UPSERT_ROLLUP, rows)
 
     # -- folding -----------------------------------------------------------------
 
@@ -649,8 +692,7 @@ class SQLiteStore(Store):
                 "WHERE resolution = ? AND start >= ? AND start < ?",
                 (finer, start, start + res),
             ).fetchall()
-            compact: list[tuple[bytes, int, int]] = []
-            for sid, row_start, count, sum_ns, min_ns, max_ns, blob in rows:
+            for sid, _start, count, sum_ns, min_ns, max_ns, blob in rows:
                 acc = merged.get(sid)
                 if acc is None:
                     merged[sid] = acc = [0, 0, min_ns, max_ns, Sketch()]
@@ -662,10 +704,6 @@ class SQLiteStore(Store):
                     acc[4].merge_bytes(blob)
                 except ValueError as exc:
                     raise StoreError(f"SQLite store {self.path}: damaged sketch: {exc}") from exc
-                if finer == MINUTE and blob[:1] != b"\x82" and len(blob) > 24:
-                    packed = Sketch.from_bytes(blob).to_bytes()
-                    if len(packed) < len(blob):
-                        compact.append((packed, row_start, sid))
             parent = (DAY, start - start % DAY)
             parent_folded = (
                 res == HOUR
@@ -682,11 +720,6 @@ class SQLiteStore(Store):
                 if parent_folded:
                     upserts.append((*parent, sid, count, sum_ns, min_ns, max_ns, blob))
             conn.executemany(_UPSERT_ROLLUP, upserts)
-            conn.executemany(
-                "UPDATE rollups SET sketch = ? WHERE resolution = 60 AND start = ? "
-                "AND series_id = ?",
-                compact,
-            )
             conn.execute(
                 "UPDATE fold_state SET folded = 1 WHERE resolution = ? AND start = ?", (res, start)
             )
