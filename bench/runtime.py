@@ -128,7 +128,7 @@ def run(quick: bool) -> Outcome:
             f"runtime monitors' CPU on a busy loop ({_RATE} handlers/s, loop ~{busy:.0f}% busy)",
             cost,
             "%",
-            "<= 1 % of one core",
+            "<= 1%",
             at_most(cost, 1.0),
             note=f"process CPU with − without, over wall time; median of {pairs} pairs",
         ),

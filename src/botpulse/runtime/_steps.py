@@ -118,6 +118,12 @@ class TimedCoroutine(Coroutine[Any, Any, Any]):
         """What the wrapped coroutine awaits."""
         return getattr(self._coro, "cr_await", None)
 
+    def __getattr__(self, name: str) -> Any:
+        # asyncio names a task's coroutine by __qualname__/__name__ in its repr.
+        if name in ("__name__", "__qualname__"):
+            return getattr(self._coro, name)
+        raise AttributeError(name)
+
     def __repr__(self) -> str:
         return repr(self._coro)
 
