@@ -36,7 +36,7 @@ class EventBuffer:
     thread sleeps until there is work instead of polling.
     """
 
-    __slots__ = ("_drops", "_events", "append", "capacity", "wake", "wake_at")
+    __slots__ = ("_drops", "_events", "append", "capacity", "threshold_hook", "wake", "wake_at")
 
     def __init__(self, capacity: int, wake_at: int | None = None) -> None:
         self.capacity = capacity
@@ -48,6 +48,10 @@ class EventBuffer:
         self.append = self._events.append
         self._drops: itertools.count[int] = itertools.count()
         self.wake = threading.Event()
+        #: Set by the hot path: called with the length it should compare against (the
+        #: capacity once the consumer is woken, ``wake_at`` again once it has drained),
+        #: so a burst costs one call to :meth:`overflow`, not one per event.
+        self.threshold_hook: Callable[[int], None] | None = None
 
     def hot_path(self) -> tuple[Sized, Callable[[object], None], int, Callable[[object], None]]:
         """What the hot path inlines: the queue, its append, the wake threshold, the overflow."""
@@ -62,6 +66,15 @@ class EventBuffer:
         wake = self.wake
         if not wake.is_set():
             wake.set()
+            hook = self.threshold_hook
+            if hook is not None:
+                hook(self.capacity)
+
+    def rearm(self) -> None:
+        """The consumer has drained: wake it again past ``wake_at`` events."""
+        hook = self.threshold_hook
+        if hook is not None:
+            hook(self.wake_at)
 
     def offer(self, record: object) -> None:
         """Append ``record``, or count it as dropped when the buffer is full."""

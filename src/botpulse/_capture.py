@@ -618,6 +618,16 @@ def activate(now: Callable[[], int], buffer: EventBuffer) -> None:
     global _now, _events, _append, _capacity, _overflow
     _now = now
     _events, _append, _capacity, _overflow = buffer.hot_path()
+    capacity = buffer.capacity
+
+    def set_threshold(n: int) -> None:
+        # The hot path compares with _capacity: the wake threshold while the pipeline
+        # sleeps, the real capacity once it has been woken (until it drained).
+        global _capacity
+        if _events is buffer._events:  # still this buffer's hot path
+            _capacity = max(1, min(n, capacity))
+
+    buffer.threshold_hook = set_threshold
     _install(_LIVE)
 
 
@@ -625,5 +635,8 @@ def deactivate() -> None:
     """Turn instrumentation back into cheap no-ops."""
     global _now, _events, _append, _capacity, _overflow
     _install(_NOOP)
+    buffer_of = getattr(_overflow, "__self__", None)
+    if buffer_of is not None:
+        buffer_of.threshold_hook = None
     _events, _append, _capacity, _overflow = (), _discard, 0, _discard
     _now = time.perf_counter_ns

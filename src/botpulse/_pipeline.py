@@ -232,6 +232,7 @@ class Pipeline:
                     break
                 offset = self.clock.time_ns() - self.clock.perf_counter_ns()
                 total += self.aggregator.add_records(records, offset)
+            self.buffer.rearm()
             self._drained += total
             dropped = self.buffer.dropped
             if dropped > self._buffer_drops_seen:
