@@ -189,6 +189,19 @@ def _merge_staged(merged: dict[tuple[int, int], list[Any]], minute: int, body: b
         sketch.zero_count += zeros
 
 
+def _staged_between(
+    conn: sqlite3.Connection, start_s: int, end_s: int
+) -> dict[tuple[int, int], list[Any]]:
+    """The staged deltas of minutes in ``[start_s, end_s)``, merged per (minute, series id)."""
+    merged: dict[tuple[int, int], list[Any]] = {}
+    for minute, body in conn.execute(
+        "SELECT minute, body FROM staged WHERE minute >= ? AND minute < ?",
+        (int(start_s), int(end_s)),
+    ):
+        _merge_staged(merged, int(minute), body)
+    return merged
+
+
 def _new_part() -> int:
     return random.getrandbits(62) + 1
 
@@ -829,12 +842,7 @@ class SQLiteStore(Store):
                 (resolution, int(start_s), int(end_s)),
             ).fetchall()
             if resolution == MINUTE:
-                merged: dict[tuple[int, int], list[Any]] = {}
-                for minute, body in conn.execute(
-                    "SELECT minute, body FROM staged WHERE minute >= ? AND minute < ?",
-                    (int(start_s), int(end_s)),
-                ):
-                    _merge_staged(merged, int(minute), body)
+                merged = _staged_between(conn, start_s, end_s)
                 rows.extend((sid, minute, *acc) for (minute, sid), acc in merged.items())
         except sqlite3.Error as exc:
             raise _classify(exc, "read rollups", str(self.path)) from exc
@@ -890,12 +898,7 @@ class SQLiteStore(Store):
                 (resolution, int(start_s), int(end_s)),
             ).fetchall()
             if resolution == MINUTE:
-                merged: dict[tuple[int, int], list[Any]] = {}
-                for minute, body in conn.execute(
-                    "SELECT minute, body FROM staged WHERE minute >= ? AND minute < ?",
-                    (int(start_s), int(end_s)),
-                ):
-                    _merge_staged(merged, int(minute), body)
+                merged = _staged_between(conn, start_s, end_s)
                 rows.extend((sid, minute, acc[0]) for (minute, sid), acc in merged.items())
         except sqlite3.Error as exc:
             raise _classify(exc, "read rollups", str(self.path)) from exc
