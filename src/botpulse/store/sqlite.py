@@ -833,12 +833,19 @@ class SQLiteStore(Store):
         """
         conn = self._read("read rollups")
         try:
-            series = {sid: k for sid, k in self._series_map(conn).items() if selector.matches(k)}
+            every = self._series_map(conn)
+            series = {sid: k for sid, k in every.items() if selector.matches(k)}
             if not series:
                 return []
+            # A selective read (gauges only, one service) asks SQLite for its series only.
+            only = (
+                f" AND series_id IN ({','.join(str(sid) for sid in series)})"
+                if len(series) < len(every) and len(series) <= 500
+                else ""
+            )
             rows: list[tuple[Any, ...]] = conn.execute(
-                "SELECT series_id, start, count, sum_ns, min_ns, max_ns, sketch FROM rollups "
-                "WHERE resolution = ? AND start >= ? AND start < ? ORDER BY start",
+                "SELECT series_id, start, count, sum_ns, min_ns, max_ns, sketch FROM rollups "  # noqa: S608
+                f"WHERE resolution = ? AND start >= ? AND start < ?{only} ORDER BY start",
                 (resolution, int(start_s), int(end_s)),
             ).fetchall()
             if resolution == MINUTE:
