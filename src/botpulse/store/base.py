@@ -14,6 +14,7 @@ Writers and readers meet only here: the CLI never reaches into a running bot.
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 import time
 from abc import ABC, abstractmethod
@@ -39,6 +40,8 @@ from .._model import (
 __all__ = [
     "Activity",
     "Retention",
+    "FINDING_COLUMNS",
+    "finding_from_row",
     "merge_findings",
     "SeriesFilter",
     "Store",
@@ -717,3 +720,32 @@ def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
                 have.instance = "*"
             have.merge(finding)
     return sorted(merged.values(), key=lambda f: (-f.total_ns, -f.count, f.type, f.subject))
+
+
+#: The column order :func:`finding_from_row` reads (every backend selects these).
+FINDING_COLUMNS = (
+    "service, instance, type, flow, subject, count, total_ns, max_ns, "
+    "first_seen_ns, last_seen_ns, source, example, details"
+)
+
+
+def finding_from_row(r: Sequence[Any]) -> Finding:
+    """A stored finding row (:data:`FINDING_COLUMNS`) as a :class:`Finding`.
+
+    Raises ``ValueError`` when its JSON example or details are damaged.
+    """
+    return Finding(
+        type=r[2],
+        subject=r[4],
+        flow=r[3],
+        service=r[0],
+        instance=r[1],
+        count=int(r[5]),
+        total_ns=int(r[6]),
+        max_ns=int(r[7]),
+        first_seen_ns=int(r[8]),
+        last_seen_ns=int(r[9]),
+        source=r[10],
+        example=json.loads(r[11]),
+        details=json.loads(r[12]),
+    )

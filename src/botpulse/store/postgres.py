@@ -20,7 +20,6 @@ Requires psycopg 3: ``pip install 'botpulse[postgres]'``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import threading
@@ -35,7 +34,15 @@ from ..errors import StoreError, StoreUnavailable
 from ._pg_schema import migrate
 from ._trace_codec import decode_samples, encode_samples
 from ._url import redact_url
-from .base import Retention, SeriesFilter, Store, expand_resolutions, merge_findings
+from .base import (
+    FINDING_COLUMNS,
+    Retention,
+    SeriesFilter,
+    Store,
+    expand_resolutions,
+    finding_from_row,
+    merge_findings,
+)
 from .sqlite import _finding_rows, _group_traces
 
 try:
@@ -642,11 +649,7 @@ class PostgresStore(Store):
         service: str | None = None,
         instance: str | None = None,
     ) -> list[Finding]:
-        sql = (
-            "SELECT service, instance, type, flow, subject, count, total_ns, max_ns, "
-            "first_seen_ns, last_seen_ns, source, example, details FROM botpulse_findings "
-            "WHERE start >= %s AND start < %s"
-        )
+        sql = f"SELECT {FINDING_COLUMNS} FROM botpulse_findings WHERE start >= %s AND start < %s"  # noqa: S608 - constant columns
         args: list[Any] = [_clamp(since_s) // HOUR * HOUR, _ceil(until_s)]
         for column, value in (("type", type), ("service", service), ("instance", instance)):
             if value is not None:
@@ -654,24 +657,7 @@ class PostgresStore(Store):
                 args.append(value)
         rows = self._read("read findings", sql, args)
         try:
-            found = [
-                Finding(
-                    type=r[2],
-                    subject=r[4],
-                    flow=r[3],
-                    service=r[0],
-                    instance=r[1],
-                    count=int(r[5]),
-                    total_ns=int(r[6]),
-                    max_ns=int(r[7]),
-                    first_seen_ns=int(r[8]),
-                    last_seen_ns=int(r[9]),
-                    source=r[10],
-                    example=json.loads(r[11]),
-                    details=json.loads(r[12]),
-                )
-                for r in rows
-            ]
+            found = [finding_from_row(r) for r in rows]
         except ValueError as exc:
             raise StoreError(f"PostgreSQL store {self._shown}: damaged finding: {exc}") from exc
         return merge_findings(found)

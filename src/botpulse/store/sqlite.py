@@ -38,10 +38,12 @@ from ..errors import StoreError, StoreUnavailable
 from ._schema import migrate
 from ._trace_codec import decode_samples, encode_samples
 from .base import (
+    FINDING_COLUMNS,
     Retention,
     SeriesFilter,
     Store,
     default_group,
+    finding_from_row,
     merge_findings,
 )
 
@@ -1033,11 +1035,7 @@ class SQLiteStore(Store):
         instance: str | None = None,
     ) -> list[Finding]:
         conn = self._read("read findings")
-        sql = (
-            "SELECT service, instance, type, flow, subject, count, total_ns, max_ns, "
-            "first_seen_ns, last_seen_ns, source, example, details FROM findings "
-            "WHERE start >= ? AND start < ?"
-        )
+        sql = f"SELECT {FINDING_COLUMNS} FROM findings WHERE start >= ? AND start < ?"  # noqa: S608
         args: list[Any] = [int(_clamp_s(since_s) // HOUR * HOUR), math.ceil(_clamp_s(until_s))]
         for column, value in (("type", type), ("service", service), ("instance", instance)):
             if value is not None:
@@ -1045,24 +1043,7 @@ class SQLiteStore(Store):
                 args.append(value)
         try:
             rows = conn.execute(sql, args).fetchall()
-            found = [
-                Finding(
-                    type=r[2],
-                    subject=r[4],
-                    flow=r[3],
-                    service=r[0],
-                    instance=r[1],
-                    count=r[5],
-                    total_ns=r[6],
-                    max_ns=r[7],
-                    first_seen_ns=r[8],
-                    last_seen_ns=r[9],
-                    source=r[10],
-                    example=json.loads(r[11]),
-                    details=json.loads(r[12]),
-                )
-                for r in rows
-            ]
+            found = [finding_from_row(r) for r in rows]
         except sqlite3.Error as exc:
             raise _classify(exc, "read findings", str(self.path)) from exc
         except ValueError as exc:
