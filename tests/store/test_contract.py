@@ -310,6 +310,75 @@ def test_slowest_and_recent_traces_across_many_minutes(store: Store) -> None:
     assert {t.name for t in only_b} == {"b"}
 
 
+@pytest.mark.parametrize("hours", [1, 12, 47])
+def test_slowest_traces_of_long_and_short_windows(store: Store, hours: int) -> None:
+    # Long windows walk the groups from the slowest down, short ones sort their minutes:
+    # both give the exact slowest samples of [since, until), also for one flow only.
+    import random
+
+    rng = random.Random(hours)
+    samples = [
+        _trace(rng.choice(["a", "b", "c"]), DAY0 + minute * 60 + rng.uniform(0, 59),
+               rng.uniform(1, 900))
+        for minute in range(0, 48 * 60, 7)
+        for _ in range(2)
+    ]  # fmt: skip
+    store.write(Batch(traces=samples))
+    window = (DAY0 + 30.5, DAY0 + 30.5 + hours * HOUR)
+    for selector, names in ((None, {"a", "b", "c"}), (SeriesFilter(name="c"), {"c"})):
+        inside = [
+            s
+            for s in samples
+            if window[0] * NS <= s.started_ns < window[1] * NS and s.name in names
+        ]
+        got = store.read_traces(*window, selector, limit=9)
+        expected = sorted(inside, key=lambda s: (-s.duration_ns, s.started_ns))[:9]
+        assert [(t.name, t.started_ns, t.duration_ns) for t in got] == [
+            (t.name, t.started_ns, t.duration_ns) for t in expected
+        ]
+
+
+def test_a_summary_per_series_regroups_into_any_grouping(store: Store) -> None:
+    # A report reads its window once, per series, and regroups it per section.
+    from botpulse.store.base import default_group, series_group
+
+    for instance in ("p0", "p1"):
+        ops = [
+            op(name, DAY0 + 30 * i, 5 + i % 17, kind=kind, flow=flow, tags=tags,
+               status="ok" if i % 5 else "error")
+            for i in range(400)
+            for name, kind, flow, tags in [
+                ("cmd", "flow", "", {"cache": "hit" if i % 3 else "miss"}),
+                ("db.q", "db", "cmd", {}),
+            ]
+        ]  # fmt: skip
+        store.write_operations(ops, service="bot", instance=instance)
+    window = (DAY0, DAY0 + 4 * HOUR)
+    per_series = store.summarize(*window, now=DAY0 + DAY, group=series_group)
+    assert {r.key for r in per_series.rollups.values()} == set(store.series())
+
+    def by_flow(k: SeriesKey) -> tuple[str, ...]:
+        return (k.flow, k.name, k.status, k.tags)
+
+    def as_tuples(summary) -> dict:  # type: ignore[no-untyped-def]
+        return {
+            key: (r.count, r.sum_ns, r.min_ns, r.max_ns, r.sketch)
+            for key, r in summary.rollups.items()
+        }
+
+    for group, selector in [
+        (default_group, None),
+        (by_flow, None),
+        (default_group, SeriesFilter(kind="db")),
+        (by_flow, SeriesFilter(status="error")),
+    ]:
+        direct = store.summarize(*window, selector, now=DAY0 + DAY, group=group)
+        assert as_tuples(per_series.regroup(group, selector)) == as_tuples(direct)
+    before = as_tuples(per_series)
+    per_series.regroup(default_group)
+    assert as_tuples(per_series) == before  # regrouping leaves the summary unchanged
+
+
 class TestFindings:
     def _finding(self, at_s: float, **kw):  # type: ignore[no-untyped-def]
         from botpulse._model import Finding

@@ -9,13 +9,14 @@ document carries (``steps``, ``splits``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .._model import Rollup, SeriesKey
 from .._sketch import Sketch
-from ..store.base import SeriesFilter, Store
+from ..store.base import SeriesFilter, Store, Summary
 
 __all__ = ["SplitStats", "StepStats", "flow_steps", "tag_splits"]
 
@@ -126,17 +127,20 @@ def flow_steps(
     now: datetime | float | None = None,
     service: str | None = None,
     instance: str | None = None,
+    per_series: Summary | None = None,
 ) -> list[StepStats]:
     """Every (flow, step) of the window: per-run counts, percentiles and share of the flow.
 
-    Sorted by flow, then by share of the flow's time, largest first.
+    Sorted by flow, then by share of the flow's time, largest first. ``per_series``
+    is the window already read per series (``group=series_group``, at least the
+    series of ``service``/``instance``): it is regrouped instead of read again.
     """
     selector = SeriesFilter(service=service, instance=instance)
 
     def group(k: SeriesKey) -> tuple[str, ...]:
         return (k.service, k.flow, k.name, k.kind, k.status)
 
-    summary = store.summarize(since, until, selector, now=now, group=group)
+    summary = _summary(store, since, until, selector, now, group, per_series)
     flows: dict[tuple[str, str], list[int]] = {}  # (service, flow) -> [count, sum_ns]
     steps: dict[tuple[str, str, str, str], dict[str, Rollup]] = {}
     for (svc, flow, name, kind, status), rollup in summary.rollups.items():
@@ -183,11 +187,13 @@ def tag_splits(
     kind: str | None = None,
     service: str | None = None,
     instance: str | None = None,
+    per_series: Summary | None = None,
 ) -> list[SplitStats]:
     """Operations split by the value of tag ``key`` (or of ``service``/``instance``).
 
     Operations without that tag are left out (``service``/``instance`` apply to all).
-    Sorted by operation, then by p95, slowest first.
+    Sorted by operation, then by p95, slowest first. ``per_series``: as in
+    :func:`flow_steps`.
     """
     selector = SeriesFilter(name=name, kind=kind, service=service, instance=instance)
 
@@ -200,7 +206,7 @@ def tag_splits(
             value = k.tag_dict.get(key) if k.tags else None
         return (k.service, k.name, k.kind, k.status, "" if value is None else "=" + value)
 
-    summary = store.summarize(since, until, selector, now=now, group=group)
+    summary = _summary(store, since, until, selector, now, group, per_series)
     grouped: dict[tuple[str, str, str, str], dict[str, Rollup]] = {}
     for (svc, op_name, op_kind, status, value), rollup in summary.rollups.items():
         if value:
@@ -227,3 +233,18 @@ def tag_splits(
         )
     out.sort(key=lambda s: (s.kind != "flow", s.service, s.name, -s.p95_ms))
     return out
+
+
+def _summary(
+    store: Store,
+    since: datetime | float,
+    until: datetime | float,
+    selector: SeriesFilter,
+    now: datetime | float | None,
+    group: Callable[[SeriesKey], tuple[str, ...]],
+    per_series: Summary | None,
+) -> Summary:
+    """``store.summarize`` of the window, or ``per_series`` regrouped when the caller has it."""
+    if per_series is not None:
+        return per_series.regroup(group, selector)
+    return store.summarize(since, until, selector, now=now, group=group)

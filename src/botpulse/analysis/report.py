@@ -16,7 +16,15 @@ from typing import Any
 
 from .._model import STATUSES, Rollup, TraceSample
 from .._sketch import RELATIVE_ACCURACY, Sketch, nearest_rank
-from ..store.base import Activity, SeriesFilter, Store, merge_spans, to_epoch_seconds
+from ..store.base import (
+    Activity,
+    SeriesFilter,
+    Store,
+    default_group,
+    merge_spans,
+    series_group,
+    to_epoch_seconds,
+)
 from .audit import findings_summary
 from .breakdown import SplitStats, StepStats, flow_steps, tag_splits
 from .runtime import RuntimeSection, build_runtime, runtime_to_dict
@@ -416,7 +424,17 @@ def build_report(
     """
     now = now or datetime.now(timezone.utc)
     selector = SeriesFilter(name=name, kind=kind, service=service, instance=instance)
-    summary, activity, covered_spans = store.summarize_activity(since, until, selector, now=now)
+    # One read of the window, per series, serves every section: the operations, the
+    # steps (flows with the operations inside them), the tag splits and the gauges.
+    per_series, activity, covered_spans = store.summarize_activity(
+        since,
+        until,
+        selector,
+        now=now,
+        group=series_group,
+        read=SeriesFilter(service=service, instance=instance),
+    )
+    summary = per_series.regroup(default_group, selector)
     since_s, until_s = to_epoch_seconds(since), to_epoch_seconds(until)
     window_end = min(until_s, max(to_epoch_seconds(now), since_s))
 
@@ -456,14 +474,22 @@ def build_report(
     if kind in (None, "flow"):
         steps = [
             s
-            for s in flow_steps(store, since, until, now=now, service=service, instance=instance)
+            for s in flow_steps(
+                store,
+                since,
+                until,
+                now=now,
+                service=service,
+                instance=instance,
+                per_series=per_series,
+            )
             if name is None or fnmatch.fnmatchcase(s.flow, name)
         ]
     splits: list[SplitStats] = []
     if by:
         splits = tag_splits(
             store, since, until, by, now=now, name=name, kind=kind, service=service,
-            instance=instance,
+            instance=instance, per_series=per_series,
         )  # fmt: skip
     covered_since_s = covered_spans[0][0] if covered_spans else since_s
     covered_until_s = covered_spans[-1][1] if covered_spans else since_s
@@ -493,7 +519,7 @@ def build_report(
         split_by=by,
         splits=splits,
         findings_line=findings_summary(store, since, until),
-        runtime=build_runtime(store, since, until, now=now)
+        runtime=build_runtime(store, since, until, now=now, per_series=per_series)
         if name is None and kind is None
         else None,
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 from .._model import MINUTE, Finding, Rollup
 from .._sketch import Sketch
-from ..store.base import SeriesFilter, Store, to_epoch_seconds
+from ..store.base import SeriesFilter, Store, Summary, default_group, to_epoch_seconds
 
 __all__ = [
     "RUNTIME_FINDINGS",
@@ -41,6 +41,7 @@ __all__ = [
 RUNTIME_FINDINGS = ("blocking_call", "sync_on_loop", "pool_saturation", "cache_low_hit_ratio")
 _SCALE = 1e6  # gauge values are stored × 1e6 in the duration columns
 _POOL_PREFIXES = ("pool.", "limit.")
+_RUNTIME_KINDS = ("gauge", "pool")  # what the section reads: samples and pool acquisitions
 _MAX_MINUTE_ROWS = 3 * 24 * 60  # worst minute from at most the last 3 days of minute rows
 
 _ASYNC_ALTERNATIVES = {
@@ -190,20 +191,34 @@ def _gauge(service: str, name: str, rollup: Rollup, worst: tuple[int, int] | Non
 
 
 def build_runtime(
-    store: Store, since: datetime, until: datetime, *, now: datetime | None = None
+    store: Store,
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime | None = None,
+    per_series: Summary | None = None,
 ) -> RuntimeSection:
     """Read gauges, cache and pool series and runtime findings of ``[since, until)``.
+
+    ``per_series`` is the window already read per series (``group=series_group``,
+    every series): it is regrouped instead of read again.
 
     Example::
 
         section = build_runtime(store, now - timedelta(hours=1), now)
         print([g.name for g in section.gauges])
     """
-    summary = store.summarize(since, until, SeriesFilter(), now=now)
+    rollups: dict[tuple[str, ...], Rollup] = {}
+    for kind in _RUNTIME_KINDS:
+        selector = SeriesFilter(kind=kind)
+        if per_series is not None:
+            rollups.update(per_series.regroup(default_group, selector).rollups)
+        else:
+            rollups.update(store.summarize(since, until, selector, now=now).rollups)
     since_s, until_s = to_epoch_seconds(since), to_epoch_seconds(until)
     gauges: dict[tuple[str, str], Rollup] = {}
     operations: dict[tuple[str, str], dict[str, Rollup]] = {}
-    for (service, name, kind, status), rollup in summary.rollups.items():
+    for (service, name, kind, status), rollup in rollups.items():
         if kind == "gauge":
             have = gauges.get((service, name))
             if have is None:

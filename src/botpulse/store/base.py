@@ -48,6 +48,7 @@ __all__ = [
     "Summary",
     "WindowPlan",
     "default_group",
+    "series_group",
     "refine_plan",
     "expand_resolutions",
     "merge_spans",
@@ -132,10 +133,41 @@ class Summary:
     end: int
     rollups: dict[tuple[str, ...], Rollup] = field(default_factory=dict)
 
+    def regroup(
+        self,
+        group: Callable[[SeriesKey], tuple[str, ...]] | None = None,
+        selector: SeriesFilter | None = None,
+    ) -> Summary:
+        """This summary merged per ``group(key)`` over the series ``selector`` selects.
+
+        Regrouping a summary read per series (``group=series_group``) gives what
+        :meth:`Store.summarize` would return for that grouping, without another read:
+        a report reads its window once for its operations, steps, splits and gauges.
+        This summary is left unchanged.
+        """
+        group = group or default_group
+        out = Summary(self.start, self.end)
+        into = out.rollups
+        for rollup in self.rollups.values():
+            if selector is not None and not selector.matches(rollup.key):
+                continue
+            key = group(rollup.key)
+            have = into.get(key)
+            if have is None:
+                into[key] = rollup.copy()
+            else:
+                have.merge(rollup)
+        return out
+
 
 def default_group(key: SeriesKey) -> tuple[str, ...]:
     """``(service, name, kind, status)``: the default grouping of :meth:`Store.summarize`."""
     return (key.service, key.name, key.kind, key.status)
+
+
+def series_group(key: SeriesKey) -> tuple[str, ...]:
+    """Every field of the key: one group per series (see :meth:`Summary.regroup`)."""
+    return tuple(key)
 
 
 def refine_plan(plan: WindowPlan, pending: Iterable[tuple[int, int]]) -> WindowPlan:
@@ -532,20 +564,24 @@ class Store(ABC):
         selector: SeriesFilter | None = None,
         *,
         now: datetime | float | None = None,
+        group: Callable[[SeriesKey], tuple[str, ...]] = default_group,
+        read: SeriesFilter | None = None,
     ) -> tuple[Summary, list[Activity], list[tuple[int, int]]]:
         """:meth:`summarize` and :meth:`read_activity` together, for a report.
 
-        Returns the summary of the series ``selector`` selects, the activity of every
-        process it selects (only its ``service`` and ``instance`` apply: a process is
-        active whatever it recorded), and the spans in which the selected series have
-        data (what a report covers).
+        Returns the summary of the series ``selector`` selects (of those ``read``
+        selects, when given: a report reads once, per series, everything its sections
+        need), grouped by ``group``; the activity of every process ``selector``
+        selects (only its ``service`` and ``instance`` apply: a process is active
+        whatever it recorded); and the spans in which the series ``selector`` selects
+        have data (what a report covers).
 
         Example::
 
             summary, activity, covered = store.summarize_activity(since, until, selector)
         """
         selector = selector or SeriesFilter()
-        summary = self.summarize(since, until, selector, now=now)
+        summary = self.summarize(since, until, read or selector, now=now, group=group)
         processes = SeriesFilter(service=selector.service, instance=selector.instance)
         fold = _ActivityFold(processes, selector)
         self._read_activity(fold, since, until, now)
