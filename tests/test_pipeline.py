@@ -185,3 +185,45 @@ def test_a_drain_larger_than_one_chunk_keeps_every_event() -> None:
     t0 = T0_NS // 10**9
     (rollup,) = store.summarize(t0, t0 + 60, now=t0 + 60).rollups.values()
     assert rollup.count == n
+
+
+class _CountingEvent(threading.Event):
+    """The buffer's wake event, counting how often the pipeline thread waited on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_an_idle_pipeline_sleeps_until_the_next_event_then_writes_it_within_the_interval() -> None:
+    from botpulse import _capture
+
+    store = MemoryStore()
+    buffer = EventBuffer(1000)
+    buffer.wake = wake = _CountingEvent()
+    activate(time.perf_counter_ns, buffer)
+    pipeline = Pipeline(buffer, Aggregator("s", "i"), store, SystemClock(), flush_interval=0.05)
+    pipeline.start()
+    try:
+        time.sleep(1.0)  # 20 flush intervals with nothing to write
+        assert wake.waits <= 3  # not one wake-up per interval
+        assert _capture._capacity == -1  # armed: the next event wakes the thread
+        t0 = time.monotonic()
+        with botpulse.measure("late"):
+            pass
+        while pipeline.stats().written < 1 and time.monotonic() - t0 < 30:
+            time.sleep(0.005)
+        # Well under the idle sleep (10 s), even on a loaded machine.
+        assert time.monotonic() - t0 < 5.0
+        assert [k.name for k in store.series()] == ["late"]
+        deadline = time.monotonic() + 30
+        while _capture._capacity != -1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert _capture._capacity == -1  # idle again after writing it
+    finally:
+        pipeline.stop()
+        deactivate()

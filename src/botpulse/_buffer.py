@@ -76,6 +76,16 @@ class EventBuffer:
         if hook is not None:
             hook(self.wake_at)
 
+    def arm_first(self) -> None:
+        """The consumer goes idle: wake it at the very next event (then at ``wake_at`` again).
+
+        So an idle bot's pipeline sleeps until something happens instead of waking
+        every flush interval to find nothing.
+        """
+        hook = self.threshold_hook
+        if hook is not None:
+            hook(0)
+
     def offer(self, record: object) -> None:
         """Append ``record``, or count it as dropped when the buffer is full."""
         if len(self._events) < self.wake_at:

@@ -72,6 +72,11 @@ _append: Callable[[object], None] = _discard
 _capacity = 0
 _overflow: Callable[[object], None] = _discard
 
+# Set by the loop monitor while it times task steps: told when a flow opens outside
+# any other, so a step that began before its flow (the first step of a decorated
+# handler) is attributed to that flow when it blocks or is sampled.
+flow_opened: Callable[[Any], None] | None = None
+
 # The innermost open timer inside a flow (a Flow, or a Timer nested in one): lets
 # operations, including those in tasks spawned inside the flow, attach to it.
 _current: ContextVar[Timer | None] = ContextVar("botpulse_current", default=None)
@@ -402,9 +407,11 @@ class Flow(Timer):
 
     def _live_enter(self) -> Any:
         # A flow opened inside another flow is a child of it and a trace of its own.
-        self._outer = _current_get()
+        self._outer = outer = _current_get()
         self._token = _current_set(self)
         self._t0 = _now()
+        if outer is None and flow_opened is not None:
+            flow_opened(self)
         return self
 
     def _live_exit(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
@@ -622,10 +629,11 @@ def activate(now: Callable[[], int], buffer: EventBuffer) -> None:
 
     def set_threshold(n: int) -> None:
         # The hot path compares with _capacity: the wake threshold while the pipeline
-        # sleeps, the real capacity once it has been woken (until it drained).
+        # sleeps, the real capacity once it has been woken (until it drained), -1 while
+        # it is idle (the next event wakes it; 0 means "not initialised").
         global _capacity
         if _events is buffer._events:  # still this buffer's hot path
-            _capacity = max(1, min(n, capacity))
+            _capacity = -1 if n <= 0 else min(n, capacity)
 
     buffer.threshold_hook = set_threshold
     _install(_LIVE)

@@ -3,8 +3,10 @@
 One daemon thread per process. It sleeps until there is work: the buffer wakes it
 when it holds more than a few hundred events (so records die young and a burst does
 not fill it), and it wakes by itself every ``flush_interval`` to write to the store.
-An idle bot costs one wake-up per flush interval. Every minute it folds closed hours
-and days (``Store.fold``), one bucket per short transaction. When the store fails,
+With nothing left to write it sleeps until the next event (the buffer wakes it), so
+an idle bot costs a wake-up every few seconds, not one per flush interval. Every
+minute it folds closed hours and days (``Store.fold``), one bucket per short
+transaction. When the store fails,
 nothing already aggregated is lost: the aggregator keeps it in memory (bounded) and
 the thread retries with exponential backoff (1 s doubling, ±20% jitter, at most 60 s),
 logging one line when the outage starts and one when it ends.
@@ -37,6 +39,8 @@ _GAUGE_FLUSH_S = 10.0
 _FOLD_SLICE = 4  # buckets folded per wake-up, each its own short transaction
 _DRAIN_CHUNK = 50_000
 _LOSS_QUIET_S = 1.0
+#: The longest an idle pipeline sleeps (findings reported without any event wait this).
+_IDLE_WAKE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +174,16 @@ class Pipeline:
             if self._stop.is_set():
                 break
             try:
-                self.drain()
+                drained = self.drain()
                 now = time.monotonic()
+                # Woken from an idle sleep by an event: write it within the interval.
+                # Gauge samples alone keep their slower pace (the next event wakes).
+                if (
+                    drained
+                    and self._next_flush > now + self.flush_interval
+                    and not (self.aggregator.only_gauges_pending() and self._arm())
+                ):
+                    self._next_flush = now + self.flush_interval
                 if now >= self._next_flush and now >= self._retry_at:
                     # Gauge samples alone (an idle bot's loop lag, its RSS) are written
                     # every _GAUGE_FLUSH_S: a write per second would be most of its cost.
@@ -188,6 +200,7 @@ class Pipeline:
                     if now >= self._next_retention and not self._failing:
                         self._apply_retention()
                         self._next_retention = now + _RETENTION_EVERY_S
+                    self._next_flush = self._idle_until(now)
             except Exception as exc:  # noqa: BLE001
                 internal_error("pipeline", exc)
         # Final flush on shutdown: everything, traces of the open minute included.
@@ -209,6 +222,29 @@ class Pipeline:
                 )
         except Exception as exc:  # noqa: BLE001
             internal_error("pipeline", exc)
+
+    def _idle_until(self, now: float) -> float:
+        """When to wake next after a flush: one interval on, or, with nothing to write,
+        at the next event (the buffer is armed to wake the thread) or housekeeping."""
+        next_flush = now + self.flush_interval
+        if self._failing or len(self.buffer) or len(self.findings):
+            return next_flush
+        aggregator = self.aggregator
+        if aggregator.nothing_pending():
+            until = min(now + _IDLE_WAKE_S, self._next_fold, self._next_retention)
+        elif aggregator.only_gauges_pending():
+            until = self._last_write + _GAUGE_FLUSH_S
+        else:
+            return next_flush
+        return max(next_flush, until) if self._arm() else next_flush
+
+    def _arm(self) -> bool:
+        """Make the next event wake the thread; False if one slipped in meanwhile."""
+        self.buffer.arm_first()
+        if len(self.buffer):
+            self.buffer.rearm()
+            return False
+        return True
 
     def _fold(self) -> None:
         """Complete closed hour/day buckets, a few short transactions at a time."""

@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["RuntimeSettings", "current", "start", "stop"]
 
 _CACHE_INTERVAL = 5.0
-_IDLE_POLL = 0.5
+#: Without a loop to watch the thread only looks whether asyncio has been imported
+#: meanwhile; a loop that starts wakes it at once (the loop-start hook).
+_IDLE_POLL = 2.0
+_IDLE_MAX = 30.0
 _POOL_POLL = 0.25
 _ATTACH_WINDOW = 2.0
 
@@ -114,6 +117,7 @@ class Runtime:
         self.monitor: LoopMonitor | None = None
         self.resources = ResourceSampler() if settings.resources_interval is not None else None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a loop to watch has just been attached
         self._thread = threading.Thread(target=self._run, name="botpulse-runtime", daemon=True)
         self._loop_settings: LoopSettings | None = None
 
@@ -143,6 +147,7 @@ class Runtime:
             monitor = LoopMonitor(self._loop_settings)
             monitor.attach(loop)
             self.monitor = monitor
+            self._wake.set()
         _loop_hook.install(self._on_loop_start)
 
     def _on_loop_start(self, loop: Any) -> None:
@@ -158,6 +163,7 @@ class Runtime:
             fresh = LoopMonitor(self._loop_settings)
             fresh.attach(loop)
             self.monitor = fresh
+            self._wake.set()
 
     def _run(self) -> None:
         start = time.monotonic()
@@ -165,7 +171,10 @@ class Runtime:
         next_resources = start + (self.settings.resources_interval or 0.0)
         next_caches = start + _CACHE_INTERVAL
         while not self._stop.is_set():
-            wait = _IDLE_POLL
+            # Nothing to look for until asyncio is imported; after that a starting loop
+            # wakes the thread, so only the samples below set the pace.
+            watching = self._loop_settings is not None or not self.settings.loop_monitor
+            wait = _IDLE_MAX if watching else _IDLE_POLL
             try:
                 now = time.monotonic()
                 if (
@@ -191,22 +200,23 @@ class Runtime:
                 pools = _loaded("pools")
                 if pools is not None:
                     pools.sample_pools(now)
+                caches = _loaded("caches")
                 if now >= next_caches:
                     # Advanced whether or not caches are in use: a deadline in the past
                     # would make this thread spin.
                     next_caches = now + _CACHE_INTERVAL
-                    caches = _loaded("caches")
                     if caches is not None:
                         caches.emit_caches(now)
-                due = [next_caches]
+                due = [next_caches] if caches is not None else []
                 if pools is not None:
                     due.append(now + _POOL_POLL)
                 if self.resources is not None and interval is not None:
                     due.append(next_resources)
-                wait = max(min(wait, min(due) - now), 0.001)
+                wait = max(min(wait, min(due, default=now + wait) - now), 0.001)
             except Exception as exc:  # noqa: BLE001 - the thread must survive anything
                 internal_error("runtime.thread", exc)
-            self._stop.wait(wait)
+            self._wake.wait(wait)
+            self._wake.clear()
 
     def _count_tasks(self) -> None:
         monitor = self.monitor
@@ -231,6 +241,7 @@ class Runtime:
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the thread and record what is still pending (final gauges and findings)."""
         self._stop.set()
+        self._wake.set()
         _loop_hook.uninstall(self._on_loop_start)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)

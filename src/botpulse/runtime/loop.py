@@ -149,6 +149,7 @@ class LoopMonitor:
                 previous = loop.get_task_factory()
                 self._factory = make_task_factory(self, previous)
                 loop.set_task_factory(self._factory)
+                _capture.flow_opened = self._flow_opened
             self.beat_due = perf_counter_ns() + self.interval_ns
             self._beat_handle = loop.call_later(self.settings.lag_interval, self._beat)
         except Exception as exc:  # noqa: BLE001 - the bot's loop must keep running
@@ -170,8 +171,16 @@ class LoopMonitor:
         except Exception as exc:  # noqa: BLE001
             internal_error("runtime.loop.beat", exc)
 
+    def _flow_opened(self, flow: Any) -> None:
+        """A flow opened outside any other: the running step (if flow-less) belongs to it."""
+        step = self.step
+        if step is not None and step[1] is None and threading.get_ident() == self.thread_id:
+            self.step = (step[0], flow)
+
     def _detach_in_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
+            if _capture.flow_opened == self._flow_opened:
+                _capture.flow_opened = None
             if self._beat_handle is not None:
                 self._beat_handle.cancel()
             factory: Any = self._factory
