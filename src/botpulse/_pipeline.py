@@ -185,6 +185,8 @@ class Pipeline:
                 ):
                     self._next_flush = now + self.flush_interval
                 if now >= self._next_flush and now >= self._retry_at:
+                    aggregator = self.aggregator
+                    busy = not (aggregator.nothing_pending() or aggregator.only_gauges_pending())
                     # Gauge samples alone (an idle bot's loop lag, its RSS) are written
                     # every _GAUGE_FLUSH_S: a write per second would be most of its cost.
                     if (
@@ -200,7 +202,7 @@ class Pipeline:
                     if now >= self._next_retention and not self._failing:
                         self._apply_retention()
                         self._next_retention = now + _RETENTION_EVERY_S
-                    self._next_flush = self._idle_until(now)
+                    self._next_flush = self._idle_until(now, busy)
             except Exception as exc:  # noqa: BLE001
                 internal_error("pipeline", exc)
         # Final flush on shutdown: everything, traces of the open minute included.
@@ -223,11 +225,16 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001
             internal_error("pipeline", exc)
 
-    def _idle_until(self, now: float) -> float:
-        """When to wake next after a flush: one interval on, or, with nothing to write,
-        at the next event (the buffer is armed to wake the thread) or housekeeping."""
+    def _idle_until(self, now: float, busy: bool) -> float:
+        """When to wake next after a flush: one interval on, or, once a whole interval
+        brought nothing to write, at the next event (the buffer is armed to wake the
+        thread) or housekeeping.
+
+        ``busy``: this flush had operations or traces to write. A bot that records
+        anything each interval is never armed, so it pays one wake-up per interval, not
+        two (the flush, then its first event)."""
         next_flush = now + self.flush_interval
-        if self._failing or len(self.buffer) or len(self.findings):
+        if busy or self._failing or len(self.buffer) or len(self.findings):
             return next_flush
         aggregator = self.aggregator
         if aggregator.nothing_pending():
