@@ -588,12 +588,6 @@ class Aggregator:
 
     # -- output ------------------------------------------------------------------
 
-    def nothing_pending(self) -> bool:
-        """Whether a flush would write nothing: no rollup, trace, drop, finding or waiting step."""
-        if self._rollups or self._drops or self._findings or self._deferred:
-            return False
-        return not any(slot.dirty for slot in self._slots.values())
-
     def only_gauges_pending(self) -> bool:
         """Whether nothing but gauge samples waits to be written (no operation, no trace)."""
         if self._drops or self._findings or self._deferred:

@@ -185,14 +185,10 @@ class Pipeline:
                 ):
                     self._next_flush = now + self.flush_interval
                 if now >= self._next_flush and now >= self._retry_at:
-                    aggregator = self.aggregator
-                    busy = not (aggregator.nothing_pending() or aggregator.only_gauges_pending())
+                    busy = not self.aggregator.only_gauges_pending()
                     # Gauge samples alone (an idle bot's loop lag, its RSS) are written
                     # every _GAUGE_FLUSH_S: a write per second would be most of its cost.
-                    if (
-                        now - self._last_write < _GAUGE_FLUSH_S
-                        and self.aggregator.only_gauges_pending()
-                    ):
+                    if not busy and now - self._last_write < _GAUGE_FLUSH_S:
                         pass
                     elif self.flush(final=False):
                         self._last_write = now
@@ -234,15 +230,19 @@ class Pipeline:
         anything each interval is never armed, so it pays one wake-up per interval, not
         two (the flush, then its first event)."""
         next_flush = now + self.flush_interval
-        if busy or self._failing or len(self.buffer) or len(self.findings):
-            return next_flush
         aggregator = self.aggregator
-        if aggregator.nothing_pending():
-            until = min(now + _IDLE_WAKE_S, self._next_fold, self._next_retention)
-        elif aggregator.only_gauges_pending():
-            until = self._last_write + _GAUGE_FLUSH_S
-        else:
+        if (
+            busy
+            or self._failing
+            or len(self.buffer)
+            or len(self.findings)
+            or not aggregator.only_gauges_pending()  # the flush could not write it all
+        ):
             return next_flush
+        if aggregator.pending_events == 0:
+            until = min(now + _IDLE_WAKE_S, self._next_fold, self._next_retention)
+        else:  # gauge samples wait for their slower pace
+            until = self._last_write + _GAUGE_FLUSH_S
         return max(next_flush, until) if self._arm() else next_flush
 
     def _arm(self) -> bool:
